@@ -1,0 +1,75 @@
+"""Session fixtures: every test run gets its own throwaway, migrated PostGIS database.
+
+The server is ``DATABASE_URL``'s when set, else the private cluster (started if needed).
+Tests fail, never skip, when no database can be had.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg2
+import pytest
+
+from cityscreen import db, pgcluster
+from cityscreen.settings import get_settings
+
+
+def _admin_url() -> str:
+    settings = get_settings()
+    if settings.uses_private_cluster:
+        pgcluster.up(settings)
+    return db.writer_url(settings)
+
+
+def _drop(admin: str, name: str) -> None:
+    conn = db.connect(db.with_database(admin, "postgres"))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    conn.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def database_url() -> Iterator[str]:
+    """URL of this session's database; also exported as ``DATABASE_URL`` for subprocesses."""
+    admin = _admin_url()
+    name = f"cityscreen_test_{uuid.uuid4().hex[:10]}"
+    conn = db.connect(db.with_database(admin, "postgres"))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    url = db.with_database(admin, name)
+    saved = os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = url
+    get_settings.cache_clear()
+    db.close_pools()
+    from cityscreen.cli import migrate_database
+
+    migrate_database()
+    try:
+        yield url
+    finally:
+        db.close_pools()
+        if saved is None:
+            os.environ.pop("DATABASE_URL", None)
+        else:
+            os.environ["DATABASE_URL"] = saved
+        get_settings.cache_clear()
+        _drop(admin, name)
+
+
+@pytest.fixture
+def conn(database_url: str) -> Iterator[psycopg2.extensions.connection]:
+    """A writer connection to the session database; rolled back and closed after the test."""
+    connection = db.connect(database_url)
+    try:
+        yield connection
+    finally:
+        if connection.closed == 0:
+            connection.rollback()
+            connection.close()
