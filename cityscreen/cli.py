@@ -116,7 +116,8 @@ def db_status() -> None:
         click.echo(f"database: down ({exc})")
         sys.exit(1)
     with conn, conn.cursor() as cur:
-        cur.execute("SELECT version(), (SELECT extversion FROM pg_extension WHERE extname='postgis')")
+        cur.execute("SELECT version(),"
+                    " (SELECT extversion FROM pg_extension WHERE extname = 'postgis')")
         version, postgis = cur.fetchone()
         cur.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")
         migrated = cur.fetchone()[0]
@@ -179,7 +180,7 @@ def db_psql(args: tuple[str, ...]) -> None:
 
 @main.group("load", cls=Group)
 def load_group() -> None:
-    """Load a file: boundaries, categories, holidays, incidents, hotline, cameras, updates, alerts."""
+    """Load a file: boundaries, categories, holidays, incidents, hotline, cameras, updates..."""
 
 
 @main.group("demo", cls=Group, invoke_without_command=True)

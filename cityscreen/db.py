@@ -187,7 +187,8 @@ def query(sql: str, params: Sequence[Any] | dict[str, Any] | None = None, *,
           role: Role = "reader", name: str = "query") -> list[dict[str, Any]]:
     """Run one read query and return its rows as dicts, logging name, time and row count."""
     started = time.perf_counter()
-    with transaction(role) as conn, conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+    dict_cursor = psycopg2.extras.RealDictCursor
+    with transaction(role) as conn, conn.cursor(cursor_factory=dict_cursor) as cur:
         cur.execute(sql, params)
         rows = [dict(r) for r in cur.fetchall()] if cur.description else []
     log.debug("sql %s %.1f ms %d rows", name, (time.perf_counter() - started) * 1000, len(rows))

@@ -46,7 +46,7 @@ class ClusterStatus:
 
 
 def bindir() -> Path:
-    """Directory holding ``initdb`` and ``pg_ctl``: ``pg_config --bindir`` or the newest Debian one."""
+    """Directory of ``initdb`` and ``pg_ctl``: ``pg_config --bindir`` or the newest Debian one."""
     candidates = []
     pg_config = shutil.which("pg_config")
     if pg_config:

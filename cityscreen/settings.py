@@ -35,7 +35,7 @@ class Settings:
     statement_timeout_ms: int
     ingest_max_bytes: int
     camera_offline_minutes: int
-    office_hours: tuple[tuple[int, int], ...] = field(default=((9 * 60, 12 * 60), (13 * 60, 18 * 60)))
+    office_hours: tuple[tuple[int, int], ...] = field(default=((540, 720), (780, 1080)))
 
     @property
     def pg_dir(self) -> Path:
@@ -68,7 +68,8 @@ def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | N
     parts = urlsplit(raw)
     if parts.scheme not in schemes:
         raise SettingsError(
-            f"{name} must start with {' or '.join(s + '://' for s in schemes)} (got {parts.scheme or 'no scheme'!r})"
+            f"{name} must start with {' or '.join(s + '://' for s in schemes)}"
+            f" (got {parts.scheme or 'no scheme'!r})"
         )
     return raw
 

@@ -1,0 +1,5 @@
+"""``python -m cityscreen`` is the ``cityscreen`` command."""
+
+from cityscreen.cli import main
+
+main()
