@@ -74,3 +74,19 @@ def conn(database_url: str) -> Iterator[psycopg2.extensions.connection]:
         if connection.closed == 0:
             connection.rollback()
             connection.close()
+
+
+@pytest.fixture(scope="session")
+def city(database_url: str) -> object:
+    """The demo city 襄阳市 420600 (~300 grids, seed 1) loaded once into the session database.
+
+    Returns a ``geo.demo_city.CityInfo`` dict: ``code`` ('420600'), ``name``, code lists per
+    level (``city["district"]``, ``city.grid`` ...; also ``city["codes"][level]``) and
+    ``points``: {grid code: (lon, lat)} a WGS-84 point inside each grid.
+    """
+    from geo.demo_city import generate, info, load
+
+    demo = generate(grids=300, seed=1)
+    with db.transaction() as connection:
+        load(connection, demo)
+    return info(demo)
