@@ -1,0 +1,139 @@
+"""All SQL of the analysis package, as named constants plus small helpers.
+
+Values are always bound; the only identifiers that vary are picked from whitelists here.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import psycopg2.extras
+
+from cityscreen.db import Connection
+
+Row = dict[str, Any]
+
+UNIT_CODE = re.compile(r"^[0-9]{6}([0-9]{3}){0,3}$")
+CATEGORY_CODE = re.compile(r"^[0-9A-Za-z]{1,16}$")
+CHANNELS = ("grid_worker", "hotline_12345", "video_ai", "sensor")
+
+
+def rows(conn: Connection, sql: str, params: Any = None) -> list[Row]:
+    """Run one query and return its rows as dicts."""
+    with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+        cur.execute(sql, params)
+        return [dict(r) for r in cur.fetchall()] if cur.description else []
+
+
+def one(conn: Connection, sql: str, params: Any = None) -> Row | None:
+    """Run one query and return its first row, or None."""
+    found = rows(conn, sql, params)
+    return found[0] if found else None
+
+
+def unit_prefix(unit: str | None) -> str:
+    """LIKE pattern matching the grid codes under ``unit`` (None: every grid).
+
+    A city code (6 digits ending 00) covers its districts, which share its first 4 digits
+    (420600 → 4206xx); every lower level is a plain prefix of its grids' codes.
+    """
+    if unit is None:
+        return "%"
+    if not UNIT_CODE.match(unit):
+        raise ValueError(f"not an admin code: {unit!r}")
+    if len(unit) == 6 and unit.endswith("00"):
+        return unit[:4] + "%"
+    return unit + "%"
+
+
+def check_category(category: str | None) -> str | None:
+    """A category code (major class or subitem) or None; anything else is refused."""
+    if category is None or category == "":
+        return None
+    if not CATEGORY_CODE.match(category):
+        raise ValueError(f"not a category code: {category!r}")
+    return category
+
+
+def check_channel(channel: str | None) -> str | None:
+    """A channel from the whitelist, or None."""
+    if channel is None or channel == "":
+        return None
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown channel: {channel!r}")
+    return channel
+
+
+# ------------------------------------------------------------------ grid layer
+
+# A cheap fingerprint of the grid layer under a prefix: it changes when grids are added,
+# removed or redrawn, so cached neighbour structures are never stale.
+GRID_LAYER_SIGNATURE = """
+    SELECT count(*) AS n,
+           coalesce(md5(string_agg(code || ':' || md5(ST_AsBinary(geom)), ',' ORDER BY code)), '')
+             AS signature
+    FROM admin_unit WHERE level = 'grid' AND code LIKE %(prefix)s"""
+
+GRID_CODES = """
+    SELECT code FROM admin_unit WHERE level = 'grid' AND code LIKE %(prefix)s ORDER BY code"""
+
+# Neighbours from shared borders, set-based in PostGIS (robust to T-junctions, unlike
+# vertex matching). queen: the polygons meet at all (a shared corner is enough);
+# rook: their boundaries share a line segment.
+GRID_NEIGHBOURS = {
+    "queen": """
+        SELECT a.code AS a, b.code AS b
+        FROM admin_unit a JOIN admin_unit b
+          ON a.geom && b.geom AND a.code < b.code AND ST_Intersects(a.geom, b.geom)
+        WHERE a.level = 'grid' AND b.level = 'grid'
+          AND a.code LIKE %(prefix)s AND b.code LIKE %(prefix)s""",
+    "rook": """
+        SELECT a.code AS a, b.code AS b
+        FROM admin_unit a JOIN admin_unit b
+          ON a.geom && b.geom AND a.code < b.code
+         AND (ST_Relate(a.geom, b.geom, '****1****') OR ST_Relate(a.geom, b.geom, '2********'))
+        WHERE a.level = 'grid' AND b.level = 'grid'
+          AND a.code LIKE %(prefix)s AND b.code LIKE %(prefix)s""",
+}
+
+GRID_INFO = """
+    SELECT code, name, population,
+           round(ST_X(ST_PointOnSurface(geom))::numeric, 6)::float AS lon,
+           round(ST_Y(ST_PointOnSurface(geom))::numeric, 6)::float AS lat
+    FROM admin_unit WHERE level = 'grid' AND code = ANY(%(codes)s)"""
+
+
+# ------------------------------------------------------------------ counts from the roll-up
+
+def hourly_filter(category: str | None, channel: str | None) -> str:
+    """Extra WHERE terms on ``event_hourly h`` for the optional category and channel."""
+    terms = []
+    if category is not None:
+        # A major class matches its subitems through the taxonomy table (taxonomy is data).
+        terms.append("(h.category = %(category)s OR h.category IN"
+                     " (SELECT code FROM category WHERE parent = %(category)s))")
+    if channel is not None:
+        terms.append("h.channel = %(channel)s")
+    return "".join(" AND " + t for t in terms)
+
+
+def window_counts_sql(category: str | None, channel: str | None) -> str:
+    """Reported cases per grid in ``[start, end)`` from ``event_hourly``."""
+    return f"""
+        SELECT h.grid_code, sum(h.n_reported)::bigint AS n
+        FROM event_hourly h
+        WHERE h.hour >= %(start)s AND h.hour < %(end)s AND h.grid_code LIKE %(prefix)s
+          AND h.grid_code <> ''{hourly_filter(category, channel)}
+        GROUP BY h.grid_code"""
+
+
+def baseline_counts_sql(category: str | None, channel: str | None) -> str:
+    """Reported cases per grid summed over the window shifted back by k periods, k=1..weeks."""
+    return f"""
+        SELECT h.grid_code, sum(h.n_reported)::bigint AS n
+        FROM generate_series(1, %(weeks)s) AS s(k)
+        JOIN event_hourly h
+          ON h.hour >= %(start)s - s.k * %(period)s AND h.hour < %(end)s - s.k * %(period)s
+        WHERE h.grid_code LIKE %(prefix)s AND h.grid_code <> ''{hourly_filter(category, channel)}
+        GROUP BY h.grid_code"""

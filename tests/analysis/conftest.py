@@ -1,0 +1,76 @@
+"""Fixtures of the analysis tests: a private 10×10 lattice of grids under fake city 990100.
+
+Codes 9901… and the area around 80°E 40°N are used by nobody else; everything is inserted
+through the function-scoped ``conn`` and rolled back after each test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from dashboard.analysis import hotspots
+
+CITY, DISTRICT, STREET, COMMUNITY = "990100", "990101", "990101001", "990101001001"
+X0, Y0, CELL = 80.0, 40.0, 0.01   # lattice origin (lon, lat) and cell size in degrees
+SIDE = 10
+TZ = ZoneInfo("Asia/Shanghai")
+WINDOW_START = datetime(2031, 3, 10, 8, tzinfo=TZ)   # a Monday morning nobody else uses
+WINDOW_END = WINDOW_START + timedelta(hours=4)
+
+
+def grid_code(row: int, col: int) -> str:
+    """Code of lattice cell (row, col), row-major from 001 (row 0 is the southern row)."""
+    return f"{COMMUNITY}{row * SIDE + col + 1:03d}"
+
+
+def _box(x0: float, y0: float, x1: float, y1: float) -> str:
+    return f"SRID=4326;MULTIPOLYGON((({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0})))"
+
+
+def insert_lattice(conn, side: int = SIDE) -> list[str]:
+    """Insert the city → community chain and a side×side lattice of grids; codes row-major."""
+    full = _box(X0, Y0, X0 + side * CELL, Y0 + side * CELL)
+    with conn.cursor() as cur:
+        for code, level, parent in ((CITY, "city", None), (DISTRICT, "district", CITY),
+                                    (STREET, "street", DISTRICT),
+                                    (COMMUNITY, "community", STREET)):
+            cur.execute("INSERT INTO admin_unit (code, level, parent_code, name, geom)"
+                        " VALUES (%s, %s, %s, %s, ST_GeomFromEWKT(%s))",
+                        (code, level, parent, f"测试{level}", full))
+        codes = []
+        for r in range(side):
+            for c in range(side):
+                code = grid_code(r, c)
+                codes.append(code)
+                geom = _box(X0 + c * CELL, Y0 + r * CELL, X0 + (c + 1) * CELL,
+                            Y0 + (r + 1) * CELL)
+                cur.execute("INSERT INTO admin_unit (code, level, parent_code, name, geom,"
+                            " population) VALUES (%s, 'grid', %s, %s, ST_GeomFromEWKT(%s), 1000)",
+                            (code, COMMUNITY, f"网格{r}-{c}", geom))
+    return codes
+
+
+def insert_counts(conn, counts: dict[str, int], hour: datetime, category: str = "0703",
+                  channel: str = "grid_worker") -> None:
+    """Put per-grid reported counts into the hourly roll-up at one hour."""
+    with conn.cursor() as cur:
+        for code, n in counts.items():
+            if n:
+                cur.execute("INSERT INTO event_hourly (grid_code, hour, channel, category,"
+                            " n_reported) VALUES (%s, %s, %s, %s, %s)"
+                            " ON CONFLICT (grid_code, hour, channel, category)"
+                            " DO UPDATE SET n_reported = event_hourly.n_reported"
+                            " + EXCLUDED.n_reported",
+                            (code, hour, channel, category, n))
+
+
+@pytest.fixture
+def lattice(conn) -> Iterator[list[str]]:
+    """The 10×10 lattice inserted in the test's transaction (codes row-major)."""
+    hotspots.LAYERS.clear()
+    yield insert_lattice(conn)
+    hotspots.LAYERS.clear()
