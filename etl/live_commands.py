@@ -1,0 +1,121 @@
+"""CLI of the live path: `demo events`, `demo feed`, `ingest watch` (attached by etl.commands)."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cityscreen import db
+from cityscreen.settings import get_settings
+
+
+def register(main: click.Group) -> None:
+    """Attach `demo events`, `demo feed` and the `ingest` group to the `cityscreen` group."""
+    demo = main.commands["demo"]
+    assert isinstance(demo, click.Group)
+    demo.add_command(demo_events, "events")
+    demo.add_command(demo_feed, "feed")
+    main.add_command(ingest_group, "ingest")
+
+
+def _parse_end(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        end = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time", param_hint="--end") from None
+    return end if end.tzinfo else end.replace(tzinfo=get_settings().tz)
+
+
+@click.command("events")
+@click.option("--days", type=click.IntRange(1, 3660), default=180, show_default=True,
+              help="How many days of history, ending now.")
+@click.option("--per-day", type=click.IntRange(1, 1_000_000), default=3000, show_default=True,
+              help="Mean cases per day over all channels.")
+@click.option("--seed", type=int, default=1, show_default=True,
+              help="Random seed (same seed, same data).")
+@click.option("--cameras", "n_cameras", type=click.IntRange(0, 1_000_000), default=None,
+              help="Number of cameras (default: 8 per grid, 200–5000).")
+@click.option("--hotspots", "n_hotspots", type=click.IntRange(0, 100), default=None,
+              help="Number of planted hotspots (default: one per 20 days, 3–12).")
+@click.option("--end", "end", default=None, metavar="ISO_TIME",
+              help="Last moment of the data (default: now).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the feed files go (default: $CITYSCREEN_HOME/demo).")
+@click.option("--no-load", is_flag=True, help="Only write the feed files, do not load them.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object with files, batches, timings.")
+def demo_events(days: int, per_day: int, seed: int, n_cameras: int | None, n_hotspots: int | None,
+                end: str | None, out_dir: Path | None, no_load: bool, as_json: bool) -> None:
+    """Generate realistic demo cases for the demo city and load them (演示事件).
+
+    Writes the five feeds (cameras.csv, incidents.csv, hotline.jsonl, alerts.jsonl, updates.csv)
+    and the planted-hotspot ground truth (hotspots_truth.json) under $CITYSCREEN_HOME/demo/,
+    then loads them through the ordinary ETL pipeline. Needs the demo city's grids
+    (`cityscreen demo generate`) and the category table (`cityscreen db migrate`).
+    """
+    from etl import demo_events as de
+
+    out_dir = out_dir or de.demo_dir()
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    with db.transaction() as conn:
+        try:
+            ctx = de.load_city(conn, seed=seed)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    data = de.generate(ctx, days=days, per_day=per_day, seed=seed, end=_parse_end(end),
+                       n_cameras=n_cameras, n_hotspots=n_hotspots)
+    timings["generate"] = time.perf_counter() - started
+    t = time.perf_counter()
+    paths = de.write_feeds(data, out_dir)
+    truth = de.write_truth(data, out_dir / "hotspots_truth.json", seed)
+    timings["write"] = time.perf_counter() - t
+    if not as_json:
+        click.echo(f"生成 {data.n} 条事件、{len(data.cameras['id'])} 个摄像头、"
+                   f"{len(data.hotspots)} 个热点 → {out_dir} "
+                   f"({timings['generate']:.1f} s + 写文件 {timings['write']:.1f} s)")
+    summaries: dict[str, Any] = {}
+    if not no_load:
+        t = time.perf_counter()
+
+        def report(feed: str, summary: dict[str, Any]) -> None:
+            if not as_json:
+                click.echo(f"  {feed}: {_summary_line(summary)}")
+
+        summaries = de.load_feeds(paths, progress=not as_json, on_loaded=report)
+        timings["load"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - started
+    if as_json:
+        click.echo(json.dumps({
+            "cases": data.n, "cameras": len(data.cameras["id"]), "hotspots": len(data.hotspots),
+            "files": {k: str(v) for k, v in paths.items()}, "truth": str(truth),
+            "batches": summaries, "seconds": {k: round(v, 2) for k, v in timings.items()},
+        }, ensure_ascii=False, default=str))
+    else:
+        click.echo(f"热点真值 → {truth}; 共用时 {timings['total']:.1f} s")
+
+
+def _summary_line(summary: dict[str, Any]) -> str:
+    keys = ("rows_in", "loaded", "updated", "unchanged", "rejected")
+    parts = [f"{k}={summary.get(k)}" for k in keys if k in summary]
+    if "seconds" in summary:
+        parts.append(f"{float(summary['seconds']):.1f} s")
+    return ", ".join(parts)
+
+
+@click.command("feed")
+def demo_feed() -> None:
+    """Stream live demo events (not ready yet)."""
+    raise click.ClickException("demo feed: not implemented yet")
+
+
+@click.group("ingest")
+def ingest_group() -> None:
+    """Live ingest: watch a drop directory (the HTTP endpoint lives in the app server)."""
