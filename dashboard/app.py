@@ -1,0 +1,52 @@
+"""The app factory: the Dash app and its layout shell. Pages and callbacks live elsewhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dash
+from dash import dcc, html
+
+from cityscreen.settings import Settings, get_settings
+from dashboard import ids
+from dashboard.cache import init_cache
+from dashboard.components import live
+from dashboard.routes import bp
+
+HERE = Path(__file__).resolve().parent
+ASSETS = HERE.parent / "assets"
+
+
+def create_app(settings: Settings | None = None, *, cache_config: dict[str, Any] | None = None,
+               interval_ms: int = 5000) -> dash.Dash:
+    """Create the Dash app (pages under dashboard/pages, assets from the repo's assets/).
+
+    ``cache_config`` overrides the flask-caching config (default: Redis when ``REDIS_URL``
+    is set, in-process otherwise); ``interval_ms`` is how often pages poll ``data_version``.
+    """
+    settings = settings or get_settings()
+    app = dash.Dash(
+        __name__,
+        use_pages=True,
+        pages_folder=str(HERE / "pages"),
+        assets_folder=str(ASSETS),
+        compress=True,
+        title="城市运行一张屏",
+        update_title=None,
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+    )
+    app.index_string = app.index_string.replace("<html>", '<html lang="zh-CN">')
+    app.layout = html.Div([
+        dcc.Location(id=ids.URL, refresh="callback-nav"),
+        *live.shell_pieces(interval_ms),
+        dash.page_container,
+    ], className="shell")
+    init_cache(app.server, settings, cache_config)
+    app.server.register_blueprint(bp)
+    return app
+
+
+def server() -> Any:
+    """A Flask server for WSGI hosts that want a factory (``gunicorn 'dashboard.app:server()'``)."""
+    return create_app().server

@@ -1,0 +1,150 @@
+"""The map: children choropleth of one metric, borders, heat layer, cameras and labels.
+
+Trace order is fixed because live refreshes patch values by index:
+0 outline (all children, borders), 1 metric choropleth, 2 heat, 3 cameras, 4 labels.
+Geometry is not embedded: ``geojson`` is a URL the browser fetches once per level and caches.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import plotly.graph_objects as go
+
+from dashboard.components.theme import colors, map_style
+from dashboard.i18n import t
+
+OUTLINE, VALUES, HEAT, CAMERAS, LABELS = range(5)
+MAX_LABELS = 80
+CAMERA_COLORS = {"online": "#22c55e", "offline": "#9ca3af", "fault": "#ef4444"}
+
+
+def geometry_url(code: str) -> str:
+    """Where the browser fetches the children of ``code`` as GeoJSON."""
+    return f"/api/v1/geometry/{code}.geojson"
+
+
+def view_of(bbox: list[float | None] | None, width_px: int = 1100, height_px: int = 760
+            ) -> tuple[dict[str, float], float]:
+    """Centre and zoom that fit ``bbox`` (lon/lat) into a map of the given size."""
+    if not bbox or any(v is None for v in bbox):
+        return {"lon": 112.14, "lat": 32.04}, 8.0
+    x0, y0, x1, y1 = (float(v) for v in bbox)  # type: ignore[arg-type]
+    lon_span = max(x1 - x0, 1e-4)
+    lat_rad = math.radians((y0 + y1) / 2)
+    lat_span = max((y1 - y0) / max(math.cos(lat_rad), 0.2), 1e-4)
+    zoom = min(math.log2(360 * width_px / (512 * lon_span)),
+               math.log2(360 * height_px / (512 * lat_span)))
+    return {"lon": (x0 + x1) / 2, "lat": (y0 + y1) / 2}, round(max(zoom - 0.15, 1), 2)
+
+
+def metric_label(metric: str, lang: str) -> str:
+    """Legend title of a metric."""
+    return t({"count": "m_count", "per10k": "m_per10k", "overdue": "m_overdue",
+              "ontime": "m_ontime"}.get(metric, "m_count"), lang)
+
+
+def z_list(units: list[dict[str, Any]], values: dict[str, float | None]) -> list[float | None]:
+    """Metric values in the order of ``units`` (what a Patch sends)."""
+    return [values.get(u["code"]) for u in units]
+
+
+def hover_texts(units: list[dict[str, Any]], values: dict[str, float | None]) -> list[str]:
+    """Hover text per unit: name and value."""
+    out = []
+    for u in units:
+        v = values.get(u["code"])
+        out.append(f"{u['name']}<br>{'—' if v is None else f'{v:g}'}")
+    return out
+
+
+def heat_xy(points: list[dict[str, Any]]) -> tuple[list[float], list[float]]:
+    """Longitudes and latitudes of the heat points."""
+    return [p["lon"] for p in points], [p["lat"] for p in points]
+
+
+def camera_xy(cams: list[dict[str, Any]]) -> tuple[list[float], list[float], list[str]]:
+    """Camera positions and marker colours by status."""
+    return ([c["lon"] for c in cams], [c["lat"] for c in cams],
+            [CAMERA_COLORS.get(c["status"], "#9ca3af") for c in cams])
+
+
+def map_figure(code: str, units: list[dict[str, Any]], values: dict[str, float | None],
+               bbox: list[float | None] | None, *, metric: str, theme: str, lang: str,
+               heat: list[dict[str, Any]] | None = None,
+               cameras: list[dict[str, Any]] | None = None,
+               show_cameras: bool = False) -> go.Figure:
+    """The overview map of the children of ``code``."""
+    c = colors(theme)
+    url = geometry_url(code)
+    codes = [u["code"] for u in units]
+    centre, zoom = view_of(bbox)
+    hx, hy = heat_xy(heat or [])
+    cx, cy, cc = camera_xy(cameras or [])
+    show_labels = len(units) <= MAX_LABELS
+    fig = go.Figure([
+        go.Choroplethmap(
+            geojson=url, featureidkey="id", locations=codes, z=[0] * len(codes),
+            colorscale=[[0, c["grid"]], [1, c["grid"]]], showscale=False,
+            marker={"line": {"color": c["border"], "width": 1.2}, "opacity": 0.55},
+            hoverinfo="skip", name="outline"),
+        go.Choroplethmap(
+            geojson=url, featureidkey="id", locations=codes, z=z_list(units, values),
+            colorscale=c["scale"], zmin=0,
+            marker={"line": {"color": c["border"], "width": 1.2}, "opacity": 0.78},
+            text=hover_texts(units, values), hoverinfo="text", customdata=codes,
+            colorbar={"title": {"text": metric_label(metric, lang)}, "thickness": 12,
+                      "len": 0.5, "x": 0.99, "xanchor": "right",
+                      "bgcolor": "rgba(0,0,0,0)", "tickfont": {"color": c["text"]}},
+            name="values"),
+        go.Densitymap(lon=hx, lat=hy, radius=14, opacity=0.65, showscale=False,
+                      colorscale="Hot", reversescale=True, hoverinfo="skip",
+                      visible=bool(heat), name="heat"),
+        go.Scattermap(lon=cx, lat=cy, mode="markers", marker={"size": 7, "color": cc},
+                      visible=show_cameras, hoverinfo="skip", name=t("cameras", lang)),
+        go.Scattermap(lon=[u["lon"] for u in units], lat=[u["lat"] for u in units],
+                      mode="text", text=[u["name"] for u in units] if show_labels else [],
+                      textfont={"size": 12 if theme == "desk" else 14, "color": c["text"]},
+                      hoverinfo="skip", visible=show_labels, name="labels"),
+    ])
+    fig.update_layout(
+        map={"style": map_style(theme), "center": centre, "zoom": zoom},
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        paper_bgcolor="rgba(0,0,0,0)", font={"color": c["text"], "family": c["font"]},
+        showlegend=False, uirevision=code, clickmode="event",
+    )
+    return fig
+
+
+def small_map(outline: dict[str, Any] | None, *, theme: str, points: list[dict[str, Any]],
+              cameras: list[dict[str, Any]], heat: bool = False, zoom_px: int = 500
+              ) -> go.Figure:
+    """A grid or case map: the outline (embedded: it is one polygon), events and cameras."""
+    c = colors(theme)
+    fc = (outline or {}).get("fc") or {"type": "FeatureCollection", "features": []}
+    ids = [f["id"] for f in fc["features"]]
+    centre, zoom = view_of((outline or {}).get("bbox"), zoom_px, zoom_px)
+    if points and not ids:
+        centre, zoom = {"lon": points[0]["lon"], "lat": points[0]["lat"]}, 15
+    px, py = heat_xy(points)
+    cx, cy, cc = camera_xy(cameras)
+    traces: list[Any] = [
+        go.Choroplethmap(geojson=fc, featureidkey="id", locations=ids, z=[0] * len(ids),
+                         colorscale=[[0, c["grid"]], [1, c["grid"]]], showscale=False,
+                         marker={"line": {"color": c["border"], "width": 2}, "opacity": 0.4},
+                         hoverinfo="skip"),
+    ]
+    if heat:
+        traces.append(go.Densitymap(lon=px, lat=py, radius=18, opacity=0.7, showscale=False,
+                                    colorscale="Hot", reversescale=True, hoverinfo="skip"))
+    else:
+        traces.append(go.Scattermap(lon=px, lat=py, mode="markers",
+                                    marker={"size": 14, "color": "#e0342b"}, hoverinfo="skip"))
+    traces.append(go.Scattermap(lon=cx, lat=cy, mode="markers", marker={"size": 9, "color": cc},
+                                text=[x.get("name") or "" for x in cameras], hoverinfo="text"))
+    fig = go.Figure(traces)
+    fig.update_layout(map={"style": map_style(theme), "center": centre, "zoom": zoom},
+                      margin={"l": 0, "r": 0, "t": 0, "b": 0}, showlegend=False,
+                      paper_bgcolor="rgba(0,0,0,0)", uirevision="small")
+    return fig

@@ -1,0 +1,157 @@
+"""Tiles, trend charts, ranking, ticker, breadcrumb: the panels around the map."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+from dash import dcc, html
+
+from dashboard import ids
+from dashboard.components.theme import colors
+from dashboard.i18n import t
+from dashboard.state import ViewState
+
+TILE_KEYS = ("events_today", "open", "overdue", "on_time_rate", "satisfaction",
+             "hotline_today", "cameras_online")
+RATE_KEYS = {"on_time_rate", "satisfaction", "cameras_online"}
+
+
+def fmt_value(key: str, value: Any) -> str:
+    """A tile number as shown: counts with separators, rates as percentages, — when unknown."""
+    if value is None:
+        return "—"
+    if key in RATE_KEYS:
+        return f"{100 * float(value):.1f}%"
+    return f"{int(value):,}"
+
+
+def fmt_delta(delta: int | None, lang: str) -> str:
+    """The 'vs same time yesterday' line."""
+    if delta is None:
+        return ""
+    sign = "+" if delta > 0 else ("−" if delta < 0 else "±")
+    return f"{t('vs_yesterday', lang)} {sign}{abs(delta):,}"
+
+
+def kpi_tiles(values: dict[str, Any], lang: str, value_type: str = ids.KPI_VALUE,
+              delta_type: str = ids.KPI_DELTA) -> html.Div:
+    """The KPI tile row; numbers have pattern ids so a refresh sends just the numbers."""
+    tiles = []
+    for key in TILE_KEYS:
+        extra = []
+        if key == "events_today":
+            extra = [html.Div(fmt_delta(values.get("events_delta"), lang),
+                              id={"type": delta_type, "key": key}, className="kpi-delta")]
+        cls = "kpi-tile" + (" kpi-alert" if key == "overdue" and values.get(key) else "")
+        tiles.append(html.Div([
+            html.Div(t(key, lang), className="kpi-label"),
+            html.Div(fmt_value(key, values.get(key)), id={"type": value_type, "key": key},
+                     className="kpi-value"),
+            *extra,
+        ], className=cls))
+    return html.Div(tiles, className="kpi-row")
+
+
+def _chart_layout(fig: go.Figure, theme: str, title: str) -> go.Figure:
+    c = colors(theme)
+    fig.update_layout(
+        title={"text": title, "font": {"size": 14}, "x": 0.01, "y": 0.97},
+        margin={"l": 36, "r": 8, "t": 30, "b": 24}, paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)", font={"color": c["text"], "family": c["font"], "size": 11},
+        legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom",
+                "font": {"size": 10}},
+        xaxis={"gridcolor": c["grid"]}, yaxis={"gridcolor": c["grid"], "rangemode": "tozero"},
+        uirevision="chart",
+    )
+    return fig
+
+
+def trend_24h(tr: dict[str, Any], theme: str, lang: str) -> go.Figure:
+    """Last 24 h by hour, with yesterday and last week as reference lines."""
+    c = colors(theme)
+    fig = go.Figure([
+        go.Scatter(x=tr["hours"], y=tr["today"], name=t("today", lang), mode="lines",
+                   line={"color": c["series"][0], "width": 2.5}, fill="tozeroy"),
+        go.Scatter(x=tr["hours"], y=tr["yesterday"], name=t("yesterday", lang), mode="lines",
+                   line={"color": c["series"][1], "width": 1.5, "dash": "dot"}),
+        go.Scatter(x=tr["hours"], y=tr["last_week"], name=t("last_week", lang), mode="lines",
+                   line={"color": c["series"][2], "width": 1.5, "dash": "dash"}),
+    ])
+    fig.update_xaxes(type="category", nticks=8)
+    return _chart_layout(fig, theme, t("trend_24h", lang))
+
+
+def trend_30d(tr: dict[str, Any], theme: str, lang: str) -> go.Figure:
+    """Daily cases over 30 days."""
+    c = colors(theme)
+    fig = go.Figure([go.Bar(x=tr["days"], y=tr["daily"], marker={"color": c["series"][0]},
+                            name=t("trend_30d", lang))])
+    fig.update_xaxes(type="category", nticks=8)
+    return _chart_layout(fig, theme, t("trend_30d", lang))
+
+
+def category_chart(tr: dict[str, Any], theme: str, lang: str) -> go.Figure:
+    """Cases per major class in the window (horizontal bars)."""
+    c = colors(theme)
+    cats = list(reversed(tr["categories"]))
+    names = [x["name_en"] if lang == "en" else x["name"] for x in cats]
+    fig = go.Figure([go.Bar(x=[x["n"] for x in cats], y=names, orientation="h",
+                            marker={"color": c["accent"]})])
+    fig.update_layout(margin={"l": 90})
+    return _chart_layout(fig, theme, t("by_category", lang))
+
+
+def ranking(rows: list[dict[str, Any]], metric_name: str, lang: str,
+            clickable: bool = True) -> list[Any]:
+    """Ranking rows of the child units; each row is a button that drills down."""
+    if not rows:
+        return [html.Div(t("no_data", lang), className="muted")]
+    top = max((r["value"] or 0 for r in rows), default=0) or 1
+    out: list[Any] = [html.Div([html.Span("#"), html.Span(t("name", lang)),
+                                html.Span(metric_name)], className="rank-head")]
+    for i, r in enumerate(rows[:40], start=1):
+        v = r["value"]
+        bar = html.Div(className="rank-bar", style={"width": f"{100 * (v or 0) / top:.0f}%"})
+        out.append(html.Button([
+            html.Span(str(i), className="rank-no"),
+            html.Span(r["name"], className="rank-name"),
+            html.Span("—" if v is None else f"{v:g}", className="rank-value"),
+            bar,
+        ], id={"type": ids.RANK_ROW, "code": r["code"]}, className="rank-row", n_clicks=0,
+            disabled=not clickable))
+    return out
+
+
+def ticker(rows: list[dict[str, Any]], lang: str) -> list[Any]:
+    """New urgent and newly overdue cases, newest first; each links to its case."""
+    if not rows:
+        return [html.Div(t("no_data", lang), className="muted")]
+    out = []
+    for r in rows:
+        kind = t("urgent", lang) if r["kind"] == "urgent" else t("newly_overdue", lang)
+        at = r["at"].strftime("%H:%M") if r.get("at") else ""
+        out.append(dcc.Link([
+            html.Span(kind, className=f"tick-kind tick-{r['kind']}"),
+            html.Span(at, className="tick-time"),
+            html.Span(r.get("category_name") or r.get("category") or "", className="tick-cat"),
+            html.Span(r.get("address") or r.get("grid_code") or "", className="tick-where"),
+        ], href=f"/case/{r['id']}?lang={lang}", className="tick-row"))
+    return out
+
+
+def breadcrumb(crumbs: list[dict[str, Any]], state: ViewState, *, link_last: bool = False
+               ) -> html.Nav:
+    """襄阳市 › 樊城区 › …: each ancestor is a link back up (plain links, so Back works)."""
+    parts: list[Any] = []
+    for i, cr in enumerate(crumbs):
+        if i:
+            parts.append(html.Span("›", className="crumb-sep"))
+        last = i == len(crumbs) - 1
+        unit = None if cr["level"] == "city" else cr["code"]
+        if last and not link_last:
+            parts.append(html.Span(cr["name"], className="crumb crumb-current"))
+        else:
+            parts.append(dcc.Link(cr["name"], href="/" + state.to_query(unit=unit),
+                                  className="crumb", id={"type": "crumb", "code": cr["code"]}))
+    return html.Nav(parts, id=ids.BREADCRUMB, className="breadcrumb")

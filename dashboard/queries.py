@@ -1,0 +1,380 @@
+"""All SQL of the dashboard, as named functions taking a (read-only) connection.
+
+Values are always bound; the only identifiers that vary are picked from whitelists here.
+Callbacks never hold SQL: they call these through ``dashboard.data`` (which adds the cache).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import psycopg2.extras
+
+from cityscreen.db import Connection
+from dashboard.state import CHANNELS, MAJOR_CODE, STATUSES, UNIT_CODE
+
+LEVELS = ("city", "district", "street", "community", "grid")
+CHILD_LEVEL = {"city": "district", "district": "street", "street": "community",
+               "community": "grid"}
+CODE_LEN = {"city": 6, "district": 6, "street": 9, "community": 12, "grid": 15}
+
+Row = dict[str, Any]
+
+
+def _rows(conn: Connection, sql: str, params: Any = None) -> list[Row]:
+    with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+        cur.execute(sql, params)
+        return [dict(r) for r in cur.fetchall()]
+
+
+def _one(conn: Connection, sql: str, params: Any = None) -> Row | None:
+    rows = _rows(conn, sql, params)
+    return rows[0] if rows else None
+
+
+def _check_code(code: str) -> str:
+    if not UNIT_CODE.match(code):
+        raise ValueError(f"not an admin code: {code!r}")
+    return code
+
+
+# ------------------------------------------------------------------ scope and filters
+
+
+def event_scope(unit: Row, start: datetime | None, end: datetime | None,
+                filters: dict[str, str] | None, alias: str = "e") -> tuple[str, list[Any]]:
+    """WHERE clause (and its values) for the events of ``unit`` in ``[start, end)`` under filters.
+
+    The city counts every case, located or not; lower levels match grid codes by prefix
+    (the prefix index on ``event.grid_code`` answers that).
+    """
+    a = alias
+    clauses: list[str] = []
+    params: list[Any] = []
+    if unit["level"] != "city":
+        clauses.append(f"{a}.grid_code LIKE %s")
+        params.append(_check_code(unit["code"]) + "%")
+    if start is not None:
+        clauses.append(f"{a}.reported_at >= %s")
+        params.append(start)
+    if end is not None:
+        clauses.append(f"{a}.reported_at < %s")
+        params.append(end)
+    f = filters or {}
+    if f.get("channel") in CHANNELS:
+        clauses.append(f"{a}.source = %s")
+        params.append(f["channel"])
+    if f.get("major") and MAJOR_CODE.match(f["major"]):
+        clauses.append(f"{a}.major = %s")
+        params.append(f["major"])
+    status = f.get("status")
+    if status in STATUSES:
+        if status == "open":
+            clauses.append(f"{a}.status <> 'closed'")
+        elif status == "overdue":
+            clauses.append(f"{a}.status <> 'closed' AND {a}.deadline_at < now()")
+        else:
+            clauses.append(f"{a}.status = %s")
+            params.append(status)
+    return (" AND ".join(clauses) or "TRUE"), params
+
+
+# ------------------------------------------------------------------ version and health
+
+
+def current_version(conn: Connection) -> Row:
+    """``data_version`` with the time of the last committed batch."""
+    row = _one(conn, """
+        SELECT d.version, d.updated_at, d.last_batch_id,
+               b.finished_at AS last_batch_finished
+        FROM data_version d LEFT JOIN etl_batch b ON b.id = d.last_batch_id""")
+    return row or {"version": 0, "updated_at": None, "last_batch_id": None,
+                   "last_batch_finished": None}
+
+
+# ------------------------------------------------------------------ admin units
+
+
+def root_unit(conn: Connection) -> Row | None:
+    """The city (the top of the hierarchy)."""
+    return _one(conn, """
+        SELECT code, level, name, parent_code, population FROM admin_unit
+        WHERE level = 'city' ORDER BY code LIMIT 1""")
+
+
+def unit_info(conn: Connection, code: str) -> Row | None:
+    """One admin unit's code, level, name, parent and population."""
+    return _one(conn, """
+        SELECT code, level, name, parent_code, population FROM admin_unit WHERE code = %s""",
+                (_check_code(code),))
+
+
+def ancestors(conn: Connection, code: str) -> list[Row]:
+    """The unit and its ancestors, city first (for the breadcrumb)."""
+    return _rows(conn, """
+        WITH RECURSIVE up AS (
+            SELECT code, parent_code, name, level, 0 AS depth FROM admin_unit WHERE code = %s
+            UNION ALL
+            SELECT u.code, u.parent_code, u.name, u.level, up.depth + 1
+            FROM admin_unit u JOIN up ON u.code = up.parent_code WHERE up.depth < 6)
+        SELECT code, name, level FROM up ORDER BY depth DESC""", (_check_code(code),))
+
+
+def children_geometry(conn: Connection, code: str) -> Row:
+    """The unit's children as a GeoJSON FeatureCollection (id = code), label points and extent.
+
+    PostGIS writes the GeoJSON; the display geometry is the coverage-simplified one
+    when the geo loader produced it.
+    """
+    row = _one(conn, """
+        WITH c AS (
+            SELECT code, name, level, population, coalesce(geom_display, geom) AS g
+            FROM admin_unit WHERE parent_code = %s)
+        SELECT
+          json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(
+              json_build_object('type', 'Feature', 'id', code,
+                                'properties', json_build_object('name', name),
+                                'geometry', ST_AsGeoJSON(g, 5)::json) ORDER BY code), '[]'))::text
+            AS fc,
+          coalesce(json_agg(json_build_object(
+              'code', code, 'name', name, 'level', level, 'population', population,
+              'lon', round(ST_X(ST_PointOnSurface(g))::numeric, 5),
+              'lat', round(ST_Y(ST_PointOnSurface(g))::numeric, 5)) ORDER BY code), '[]')::text
+            AS units,
+          ST_XMin(ST_Extent(g)) AS xmin, ST_YMin(ST_Extent(g)) AS ymin,
+          ST_XMax(ST_Extent(g)) AS xmax, ST_YMax(ST_Extent(g)) AS ymax
+        FROM c""", (_check_code(code),))
+    assert row is not None
+    return {"fc": json.loads(row["fc"]), "units": json.loads(row["units"]),
+            "bbox": [row["xmin"], row["ymin"], row["xmax"], row["ymax"]]}
+
+
+def unit_geometry(conn: Connection, code: str) -> Row:
+    """One unit's own outline as a FeatureCollection, with its extent (grid and case maps)."""
+    row = _one(conn, """
+        SELECT json_build_object('type', 'FeatureCollection', 'features', json_build_array(
+                 json_build_object('type', 'Feature', 'id', code,
+                   'properties', json_build_object('name', name),
+                   'geometry', ST_AsGeoJSON(coalesce(geom_display, geom), 6)::json)))::text AS fc,
+               name, ST_XMin(geom) AS xmin, ST_YMin(geom) AS ymin,
+               ST_XMax(geom) AS xmax, ST_YMax(geom) AS ymax
+        FROM admin_unit WHERE code = %s""", (_check_code(code),))
+    if row is None:
+        return {"fc": {"type": "FeatureCollection", "features": []}, "bbox": None, "name": None}
+    return {"fc": json.loads(row["fc"]), "name": row["name"],
+            "bbox": [row["xmin"], row["ymin"], row["xmax"], row["ymax"]]}
+
+
+# ------------------------------------------------------------------ map values
+
+
+def children_values(conn: Connection, unit: Row, start: datetime, end: datetime,
+                    filters: dict[str, str] | None = None) -> list[Row]:
+    """Per child unit: received, open overdue, closed and closed on time in the window."""
+    child = CHILD_LEVEL.get(unit["level"])
+    if child is None:
+        return []
+    where, params = event_scope(unit, start, end, filters)
+    n = CODE_LEN[child]
+    return _rows(conn, f"""
+        SELECT left(e.grid_code, {n}) AS code,
+               count(*) AS received,
+               count(*) FILTER (WHERE e.status <> 'closed' AND e.deadline_at < now()) AS overdue,
+               count(*) FILTER (WHERE e.closed_at IS NOT NULL) AS closed,
+               count(*) FILTER (WHERE e.closed_at IS NOT NULL
+                                  AND (e.deadline_at IS NULL OR e.closed_at <= e.deadline_at))
+                 AS closed_on_time
+        FROM event e WHERE e.grid_code IS NOT NULL AND {where}
+        GROUP BY 1""", params)
+
+
+def event_points(conn: Connection, unit: Row, start: datetime, end: datetime,
+                 filters: dict[str, str] | None = None, limit: int = 20000) -> list[Row]:
+    """Located events of the unit in the window (the heat layer), newest first, capped."""
+    where, params = event_scope(unit, start, end, filters)
+    return _rows(conn, f"""
+        SELECT round(ST_X(e.geom)::numeric, 6)::float AS lon,
+               round(ST_Y(e.geom)::numeric, 6)::float AS lat
+        FROM event e WHERE e.geom IS NOT NULL AND {where}
+        ORDER BY e.reported_at DESC LIMIT %s""", [*params, int(limit)])
+
+
+def cameras_in(conn: Connection, unit: Row, limit: int = 20000) -> list[Row]:
+    """Cameras of the unit with position and status (the camera layer)."""
+    scope, params = ("TRUE", []) if unit["level"] == "city" else (
+        "c.grid_code LIKE %s", [_check_code(unit["code"]) + "%"])
+    return _rows(conn, f"""
+        SELECT c.id, c.name, c.status, round(ST_X(c.geom)::numeric, 6)::float AS lon,
+               round(ST_Y(c.geom)::numeric, 6)::float AS lat
+        FROM camera c WHERE c.geom IS NOT NULL AND {scope} ORDER BY c.id LIMIT %s""",
+                 [*params, int(limit)])
+
+
+# ------------------------------------------------------------------ tiles (until dashboard.kpi)
+
+
+def unit_counts(conn: Connection, unit: Row, start: datetime, end: datetime,
+                filters: dict[str, str] | None = None) -> Row:
+    """Counts of the unit's cases reported in the window: received, closed, on time, rated."""
+    where, params = event_scope(unit, start, end, filters)
+    row = _one(conn, f"""
+        SELECT count(*) AS received,
+               count(*) FILTER (WHERE e.closed_at IS NOT NULL) AS closed,
+               count(*) FILTER (WHERE e.closed_at IS NOT NULL
+                                  AND (e.deadline_at IS NULL OR e.closed_at <= e.deadline_at))
+                 AS closed_on_time,
+               count(*) FILTER (WHERE e.status <> 'closed' AND e.deadline_at < now())
+                 AS overdue_open,
+               count(e.satisfaction) AS rated,
+               count(*) FILTER (WHERE e.satisfaction >= 4) AS satisfied
+        FROM event e WHERE {where}""", params)
+    assert row is not None
+    return row
+
+
+def open_counts(conn: Connection, unit: Row, filters: dict[str, str] | None = None) -> Row:
+    """Cases of the unit open right now, and how many of them are past their deadline."""
+    where, params = event_scope(unit, None, None, filters)
+    row = _one(conn, f"""
+        SELECT count(*) AS open,
+               count(*) FILTER (WHERE e.deadline_at < now()) AS overdue
+        FROM event e WHERE e.status <> 'closed' AND {where}""", params)
+    assert row is not None
+    return row
+
+
+def count_between(conn: Connection, unit: Row, start: datetime, end: datetime,
+                  filters: dict[str, str] | None = None) -> int:
+    """Number of the unit's cases reported in ``[start, end)``."""
+    where, params = event_scope(unit, start, end, filters)
+    row = _one(conn, f"SELECT count(*) AS n FROM event e WHERE {where}", params)
+    return int(row["n"]) if row else 0
+
+
+def camera_status(conn: Connection, unit: Row) -> Row:
+    """Cameras of the unit: total and online."""
+    scope, params = ("TRUE", []) if unit["level"] == "city" else (
+        "grid_code LIKE %s", [_check_code(unit["code"]) + "%"])
+    row = _one(conn, f"""
+        SELECT count(*) AS total, count(*) FILTER (WHERE status = 'online') AS online
+        FROM camera WHERE {scope}""", params)
+    assert row is not None
+    return row
+
+
+# ------------------------------------------------------------------ trends
+
+
+def hourly_counts(conn: Connection, unit: Row, start: datetime, end: datetime,
+                  filters: dict[str, str] | None = None) -> list[Row]:
+    """Cases reported per hour in ``[start, end)`` (hours without cases are absent)."""
+    where, params = event_scope(unit, start, end, filters)
+    return _rows(conn, f"""
+        SELECT date_trunc('hour', e.reported_at) AS t, count(*) AS n
+        FROM event e WHERE {where} GROUP BY 1 ORDER BY 1""", params)
+
+
+def daily_counts(conn: Connection, unit: Row, start: datetime, end: datetime,
+                 filters: dict[str, str] | None = None) -> list[Row]:
+    """Cases reported per local day in ``[start, end)``."""
+    where, params = event_scope(unit, start, end, filters)
+    return _rows(conn, f"""
+        SELECT date_trunc('day', e.reported_at) AS t, count(*) AS n
+        FROM event e WHERE {where} GROUP BY 1 ORDER BY 1""", params)
+
+
+def category_counts(conn: Connection, unit: Row, start: datetime, end: datetime,
+                    filters: dict[str, str] | None = None) -> list[Row]:
+    """Cases per major class in the window, with the class names."""
+    where, params = event_scope(unit, start, end, filters)
+    return _rows(conn, f"""
+        SELECT coalesce(e.major, left(e.category, 2)) AS code,
+               coalesce(c.name, coalesce(e.major, left(e.category, 2))) AS name,
+               coalesce(c.name_en, c.name, coalesce(e.major, left(e.category, 2))) AS name_en,
+               count(*) AS n
+        FROM event e LEFT JOIN category c ON c.code = coalesce(e.major, left(e.category, 2))
+        WHERE {where} GROUP BY 1, 2, 3 ORDER BY n DESC, code""", params)
+
+
+def major_categories(conn: Connection) -> list[Row]:
+    """The major classes (filter choices)."""
+    return _rows(conn, """
+        SELECT code, name, coalesce(name_en, name) AS name_en FROM category
+        WHERE parent IS NULL ORDER BY code""")
+
+
+def ticker(conn: Connection, unit: Row, now: datetime, filters: dict[str, str] | None = None,
+           limit: int = 12) -> list[Row]:
+    """New urgent cases (priority 1, last 24 h) and cases that went overdue in the last 24 h."""
+    where, params = event_scope(unit, None, None, filters)
+    return _rows(conn, f"""
+        (SELECT 'urgent' AS kind, e.id, e.reported_at AS at, e.category, e.grid_code,
+                coalesce(c.name, e.category) AS category_name, e.address
+         FROM event e LEFT JOIN category c ON c.code = e.category
+         WHERE {where} AND e.priority = 1 AND e.reported_at >= %s - interval '24 hours'
+         ORDER BY e.reported_at DESC LIMIT %s)
+        UNION ALL
+        (SELECT 'overdue' AS kind, e.id, e.deadline_at AS at, e.category, e.grid_code,
+                coalesce(c.name, e.category) AS category_name, e.address
+         FROM event e LEFT JOIN category c ON c.code = e.category
+         WHERE {where} AND e.status <> 'closed'
+           AND e.deadline_at < %s AND e.deadline_at >= %s - interval '24 hours'
+         ORDER BY e.deadline_at DESC LIMIT %s)
+        ORDER BY at DESC LIMIT %s""",
+                 [*params, now, limit, *params, now, now, limit, limit])
+
+
+# ------------------------------------------------------------------ grid and case
+
+
+def grid_cases(conn: Connection, grid: Row, start: datetime, end: datetime,
+               filters: dict[str, str] | None = None, limit: int = 5000) -> list[Row]:
+    """The grid's cases in the window, newest first (the table)."""
+    where, params = event_scope(grid, start, end, filters)
+    return _rows(conn, f"""
+        SELECT e.id, e.source, e.source_id, e.category,
+               coalesce(c.name, e.category) AS category_name, e.priority, e.status,
+               to_char(e.reported_at, 'YYYY-MM-DD HH24:MI') AS reported_at,
+               to_char(e.deadline_at, 'YYYY-MM-DD HH24:MI') AS deadline_at,
+               (e.status <> 'closed' AND e.deadline_at < now()) AS overdue,
+               e.dept, e.address
+        FROM event e LEFT JOIN category c ON c.code = e.category
+        WHERE {where} ORDER BY e.reported_at DESC LIMIT %s""", [*params, int(limit)])
+
+
+def case_detail(conn: Connection, case_id: int) -> Row | None:
+    """One case with its position, category name and overdue state."""
+    return _one(conn, """
+        SELECT e.id, e.source, e.source_id, e.category,
+               coalesce(c.name, e.category) AS category_name,
+               e.priority, e.status, e.grid_code, e.address, e.description, e.dept,
+               e.reported_at, e.deadline_at, e.closed_at, e.satisfaction,
+               e.reopened_count, e.extended_count, e.escalation_level,
+               (e.status <> 'closed' AND e.deadline_at < now()) AS overdue,
+               (e.closed_at IS NOT NULL AND e.deadline_at IS NOT NULL
+                AND e.closed_at > e.deadline_at) AS closed_late,
+               ST_X(e.geom) AS lon, ST_Y(e.geom) AS lat
+        FROM event e LEFT JOIN category c ON c.code = e.category WHERE e.id = %s""",
+                (int(case_id),))
+
+
+def case_transitions(conn: Connection, case_id: int) -> list[Row]:
+    """The case's timeline, oldest first."""
+    return _rows(conn, """
+        SELECT at, kind, from_status, to_status, actor, dept, note
+        FROM event_transition WHERE event_id = %s ORDER BY at, id""", (int(case_id),))
+
+
+def cameras_near(conn: Connection, case_id: int, meters: float = 300.0) -> list[Row]:
+    """Cameras within ``meters`` of the case (true distance on the spheroid), nearest first."""
+    return _rows(conn, """
+        SELECT c.id, c.source_id, c.name, c.status, c.last_seen,
+               round(ST_Distance(c.geom::geography, e.geom::geography)::numeric, 0)::int
+                 AS distance_m,
+               ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat
+        FROM event e JOIN camera c
+          ON ST_DWithin(c.geom::geography, e.geom::geography, %s)
+        WHERE e.id = %s AND e.geom IS NOT NULL
+        ORDER BY distance_m, c.id""", (float(meters), int(case_id)))

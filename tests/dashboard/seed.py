@@ -1,0 +1,82 @@
+"""Insert realistic-looking cases straight into PostGIS (the dashboard's tests and dev data).
+
+Rows get unique ``source_id``s under a caller-chosen prefix so tests can scope to their rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+import numpy as np
+from psycopg2.extras import execute_values
+
+SOURCES = ("grid_worker", "hotline_12345", "video_ai")
+STATUSES = ("reported", "accepted", "dispatched", "resolved", "verified", "closed")
+
+
+def insert_events(conn, points: Mapping[str, tuple[float, float]], n: int, *, now: datetime,
+                  prefix: str, seed: int = 1, days: float = 30.0,
+                  categories: tuple[str, ...] = ("0101", "0203", "0305", "0703")) -> list[int]:
+    """Insert ``n`` cases spread over the last ``days`` in the given grids; return their ids.
+
+    Each case sits at its grid's inner point (jittered by a few metres), so the point lies in
+    the grid. Closed cases get a closing time; some open ones are past their deadline.
+    """
+    rng = np.random.default_rng(seed)
+    grids = list(points)
+    weights = rng.lognormal(0, 1.0, len(grids))
+    weights /= weights.sum()
+    picks = rng.choice(len(grids), size=n, p=weights)
+    rows = []
+    for i, g in enumerate(picks):
+        code = grids[g]
+        lon, lat = points[code]
+        lon += rng.normal(0, 0.0001)
+        lat += rng.normal(0, 0.0001)
+        reported = now - timedelta(hours=float(rng.uniform(0, days * 24)))
+        status = STATUSES[int(rng.integers(0, len(STATUSES)))]
+        deadline = reported + timedelta(hours=float(rng.choice([4, 24, 72])))
+        closed = reported + timedelta(hours=float(rng.uniform(1, 96))) if status == "closed" \
+            else None
+        if closed is not None and closed > now:
+            closed = now
+        source = SOURCES[int(rng.integers(0, len(SOURCES)))]
+        cat = categories[int(rng.integers(0, len(categories)))]
+        rows.append((source, f"{prefix}-{i}", cat, cat[:2], int(rng.integers(1, 5)),
+                     f"SRID=4326;POINT({lon:.7f} {lat:.7f})", code, reported, deadline,
+                     closed, status, reported if closed is None else closed,
+                     int(rng.integers(1, 6)) if source == "hotline_12345" and closed else None,
+                     f"{code[-3:]}号附近"))
+    with conn.cursor() as cur:
+        ids = execute_values(cur, """
+            INSERT INTO event (source, source_id, category, major, priority, geom, grid_code,
+                               reported_at, deadline_at, closed_at, status, status_at,
+                               satisfaction, address)
+            VALUES %s RETURNING id""", rows, fetch=True, page_size=2000)
+        new_ids = [r[0] for r in ids]
+        cur.execute("""
+            INSERT INTO event_transition (event_id, at, kind, from_status, to_status, dept)
+            SELECT e.id, e.reported_at, 'reported', NULL, 'reported', '网格中心'
+            FROM event e WHERE e.id = ANY(%s)
+            UNION ALL
+            SELECT e.id, e.closed_at, 'closed', 'verified', 'closed', '城管局'
+            FROM event e WHERE e.id = ANY(%s) AND e.closed_at IS NOT NULL""", (new_ids, new_ids))
+    return new_ids
+
+
+def insert_cameras(conn, points: Mapping[str, tuple[float, float]], *, prefix: str,
+                   every: int = 3) -> int:
+    """One camera near every ``every``-th grid's inner point, a quarter of them offline."""
+    rows = []
+    for i, (code, (lon, lat)) in enumerate(sorted(points.items())):
+        if i % every:
+            continue
+        status = "offline" if i % (every * 4) == 0 else "online"
+        rows.append(("cctv", f"{prefix}-{i}", f"摄像头{i}", f"SRID=4326;POINT({lon + 0.0008:.7f} "
+                     f"{lat:.7f})", code, status))
+    with conn.cursor() as cur:
+        execute_values(cur, """
+            INSERT INTO camera (source, source_id, name, geom, grid_code, status)
+            VALUES %s ON CONFLICT (source, source_id) DO NOTHING""", rows)
+    return len(rows)
