@@ -1,0 +1,556 @@
+"""Staging and set-based upsert: COPY a chunk into temp tables, then merge into `event`/`camera`.
+
+One batch = one transaction. Per chunk:
+
+1. COPY the validated rows into temp staging tables (never WAL-logged, dropped at commit);
+2. ``INSERT … ON CONFLICT DO NOTHING`` the new cases (one index probe per row);
+3. ``UPDATE`` the cases that already existed — only where the row is newer (``status_at``)
+   or, at the same ``status_at``, differs: an older row never overwrites a newer state;
+4. ``event_transition`` rows, ``ON CONFLICT (event_id, at, kind) DO NOTHING`` so a reload
+   adds nothing;
+5. remember the touched (grid_code, hour) keys — old and new — for the roll-up refresh.
+
+Each input row is classified loaded / updated / unchanged / rejected from what the statements
+return.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+log = logging.getLogger("cityscreen.etl")
+
+STATE_STAMPS = ("accepted", "dispatched", "resolved", "verified", "closed")
+
+
+@dataclass(slots=True)
+class EventItem:
+    """One validated case, ready to stage (lon/lat in WGS-84 once located)."""
+
+    line_no: int
+    source_id: str
+    category: str
+    major: str
+    priority: int | None
+    reported_at: datetime
+    status: str
+    status_at: datetime
+    point: tuple[float, float, str] | None = None  # as given: lon, lat, crs
+    location_optional: bool = False
+    lon: float | None = None
+    lat: float | None = None
+    grid_code: str | None = None
+    claimed_grid: str | None = None
+    address: str | None = None
+    description: str | None = None
+    reporter: str | None = None
+    intake: str | None = None
+    stamps: dict[str, datetime] = field(default_factory=dict)
+    deadline_at: datetime | None = None
+    deadline_provisional: bool = False
+    dept: str | None = None
+    reopened_count: int = 0
+    extended_count: int = 0
+    escalation_level: int = 0
+    satisfaction: int | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
+    camera_id: str | None = None
+    # (at, kind, from_status, to_status, actor, dept, note)
+    transitions: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def stage_row(self) -> tuple[Any, ...]:
+        """The row in ``EVENT_STAGE`` column order."""
+        st = self.stamps
+        return (
+            self.line_no, self.source_id, self.category, self.major, self.priority,
+            self.lon, self.lat, self.grid_code, self.address, self.description, self.reporter,
+            self.intake, self.reported_at, st.get("accepted"), st.get("dispatched"),
+            st.get("resolved"), st.get("verified"), st.get("closed"), self.deadline_at,
+            self.deadline_provisional, self.status, self.status_at, self.dept,
+            self.reopened_count, self.extended_count, self.escalation_level, self.satisfaction,
+            json.dumps(self.attrs, ensure_ascii=False, default=str) if self.attrs else "{}",
+            self.camera_id,
+        )
+
+
+@dataclass(slots=True)
+class CameraItem:
+    """One camera register row."""
+
+    line_no: int
+    source_id: str
+    name: str | None
+    point: tuple[float, float, str] | None
+    status: str
+    last_seen: datetime | None
+    stream_url: str | None
+    owner: str | None
+    attrs: dict[str, Any]
+    lon: float | None = None
+    lat: float | None = None
+    grid_code: str | None = None
+
+    def stage_row(self) -> tuple[Any, ...]:
+        """The row in ``CAMERA_STAGE`` column order."""
+        return (self.line_no, self.source_id, self.name, self.lon, self.lat, self.grid_code,
+                self.status, self.last_seen, self.stream_url, self.owner,
+                json.dumps(self.attrs, ensure_ascii=False, default=str) if self.attrs else "{}")
+
+
+@dataclass(slots=True)
+class HeartbeatItem:
+    """One camera heartbeat: status at a time."""
+
+    line_no: int
+    camera_id: str
+    status: str
+    at: datetime
+
+    def stage_row(self) -> tuple[Any, ...]:
+        """The row in ``HEARTBEAT_STAGE`` column order."""
+        return (self.line_no, self.camera_id, self.status, self.at)
+
+
+@dataclass(slots=True)
+class UpdateItem:
+    """One status update of an existing case."""
+
+    line_no: int
+    source: str
+    source_id: str
+    kind: str
+    at: datetime
+    dept: str | None = None
+    actor: str | None = None
+    note: str | None = None
+    deadline_at: datetime | None = None
+    to_status: str | None = None
+
+
+EVENT_STAGE = """
+    line_no integer, source_id text, category text, major text, priority smallint,
+    lon double precision, lat double precision, grid_code text, address text, description text,
+    reporter text, intake text, reported_at timestamptz, accepted_at timestamptz,
+    dispatched_at timestamptz, resolved_at timestamptz, verified_at timestamptz,
+    closed_at timestamptz, deadline_at timestamptz, deadline_provisional boolean, status text,
+    status_at timestamptz, dept text, reopened_count integer, extended_count integer,
+    escalation_level smallint, satisfaction smallint, attrs jsonb, camera_id text
+"""
+TRANSITION_STAGE = """
+    line_no integer, source_id text, at timestamptz, kind text, from_status text,
+    to_status text, actor text, dept text, note text
+"""
+CAMERA_STAGE = """
+    line_no integer, source_id text, name text, lon double precision, lat double precision,
+    grid_code text, status text, last_seen timestamptz, stream_url text, owner text, attrs jsonb
+"""
+HEARTBEAT_STAGE = "line_no integer, camera_id text, status text, at timestamptz"
+STATE_STAGE = """
+    event_id bigint, status text, status_at timestamptz, accepted_at timestamptz,
+    dispatched_at timestamptz, resolved_at timestamptz, verified_at timestamptz,
+    closed_at timestamptz, deadline_at timestamptz, reopened_count integer,
+    extended_count integer, escalation_level smallint, dept text
+"""
+EVENT_TRANSITION_STAGE = """
+    event_id bigint, at timestamptz, kind text, from_status text, to_status text, actor text,
+    dept text, note text
+"""
+
+
+def _copy(cur: Any, table: str, rows: Iterable[Sequence[Any]]) -> int:
+    """COPY rows (Python values; None = NULL) into a table in CSV form."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    n = 0
+    for row in rows:
+        writer.writerow(row)
+        n += 1
+    if n:
+        buf.seek(0)
+        cur.copy_expert(f"COPY {table} FROM STDIN WITH (FORMAT csv)", buf)
+    return n
+
+
+def create_staging(conn: Any) -> None:
+    """(Re)create this transaction's temp staging tables; they vanish at commit or rollback."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "DROP TABLE IF EXISTS _etl_event, _etl_transition, _etl_outcome, _etl_touched,"
+            " _etl_camera, _etl_heartbeat, _etl_reject, _etl_state, _etl_event_transition;"
+            f"CREATE TEMP TABLE _etl_event ({EVENT_STAGE}) ON COMMIT DROP;"
+            f"CREATE TEMP TABLE _etl_transition ({TRANSITION_STAGE}) ON COMMIT DROP;"
+            "CREATE TEMP TABLE _etl_outcome (source_id text, id bigint, outcome text)"
+            " ON COMMIT DROP;"
+            "CREATE TEMP TABLE _etl_touched (grid_code text, hour timestamptz) ON COMMIT DROP;"
+            f"CREATE TEMP TABLE _etl_camera ({CAMERA_STAGE}) ON COMMIT DROP;"
+            f"CREATE TEMP TABLE _etl_heartbeat ({HEARTBEAT_STAGE}) ON COMMIT DROP;"
+            "CREATE TEMP TABLE _etl_reject (line_no integer, reason text) ON COMMIT DROP;"
+            f"CREATE TEMP TABLE _etl_state ({STATE_STAGE}) ON COMMIT DROP;"
+            f"CREATE TEMP TABLE _etl_event_transition ({EVENT_TRANSITION_STAGE}) ON COMMIT DROP;"
+            # A big batch may run for minutes; the pool's statement timeout is for queries.
+            "SET LOCAL statement_timeout = 0;"
+        )
+
+
+@dataclass
+class ChunkResult:
+    """What one chunk did: counts, and the rows the database rejected (line_no, reason)."""
+
+    loaded: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejects: list[tuple[int, str]] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------ events
+
+# Columns set on an existing case, as expressions over the stored row e and the staged row s.
+# Lifecycle stamps and counters never go backwards; attrs merge.
+_EVENT_SET: tuple[tuple[str, str], ...] = (
+    ("category", "s.category"),
+    ("major", "s.major"),
+    ("priority", "coalesce(s.priority, e.priority)"),
+    ("geom", "CASE WHEN s.lon IS NULL THEN e.geom"
+             " ELSE ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326) END"),
+    ("grid_code", "CASE WHEN s.lon IS NULL THEN e.grid_code ELSE s.grid_code END"),
+    ("address", "coalesce(s.address, e.address)"),
+    ("description", "coalesce(s.description, e.description)"),
+    ("reporter", "coalesce(s.reporter, e.reporter)"),
+    ("intake", "coalesce(s.intake, e.intake)"),
+    ("reported_at", "s.reported_at"),
+    *((f"{st}_at", f"coalesce(s.{st}_at, e.{st}_at)") for st in STATE_STAMPS),
+    ("deadline_at", "CASE WHEN e.extended_count > s.extended_count THEN e.deadline_at"
+                    " ELSE coalesce(s.deadline_at, e.deadline_at) END"),
+    ("deadline_provisional", "CASE WHEN e.extended_count > s.extended_count"
+                             " THEN e.deadline_provisional ELSE s.deadline_provisional END"),
+    ("status", "CASE WHEN s.status_at >= e.status_at THEN s.status ELSE e.status END"),
+    ("status_at", "greatest(s.status_at, e.status_at)"),
+    ("dept", "coalesce(s.dept, e.dept)"),
+    ("reopened_count", "greatest(s.reopened_count, e.reopened_count)"),
+    ("extended_count", "greatest(s.extended_count, e.extended_count)"),
+    ("escalation_level", "greatest(s.escalation_level, e.escalation_level)"),
+    ("satisfaction", "coalesce(s.satisfaction, e.satisfaction)"),
+    ("attrs", "e.attrs || s.attrs"),
+)
+
+_INSERT_COLS = (
+    "source, source_id, category, major, priority, geom, grid_code, address, description,"
+    " reporter, intake, reported_at, accepted_at, dispatched_at, resolved_at, verified_at,"
+    " closed_at, deadline_at, deadline_provisional, status, status_at, dept, reopened_count,"
+    " extended_count, escalation_level, satisfaction, attrs, batch_id"
+)
+_INSERT_VALUES = (
+    "%(source)s, s.source_id, s.category, s.major, s.priority,"
+    " CASE WHEN s.lon IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326) END,"
+    " s.grid_code, s.address, s.description, s.reporter, s.intake, s.reported_at,"
+    " s.accepted_at, s.dispatched_at, s.resolved_at, s.verified_at, s.closed_at, s.deadline_at,"
+    " s.deadline_provisional, s.status, s.status_at, s.dept, s.reopened_count,"
+    " s.extended_count, s.escalation_level, s.satisfaction, s.attrs, %(batch)s"
+)
+
+_ALERT_POSITION = """
+WITH gone AS (
+    DELETE FROM _etl_event s
+    WHERE s.camera_id IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM camera c WHERE c.source = 'cctv' AND c.source_id = s.camera_id
+          AND c.geom IS NOT NULL)
+    RETURNING s.line_no, s.camera_id)
+INSERT INTO _etl_reject SELECT line_no, 'unknown camera ' || quote_literal(camera_id)
+    || ' (or it has no location)' FROM gone;
+UPDATE _etl_event s SET lon = ST_X(c.geom), lat = ST_Y(c.geom), grid_code = c.grid_code
+FROM camera c WHERE s.camera_id IS NOT NULL AND c.source = 'cctv' AND c.source_id = s.camera_id;
+"""
+
+_INSERT_NEW = f"""
+WITH ins AS (
+    INSERT INTO event ({_INSERT_COLS})
+    SELECT {_INSERT_VALUES} FROM _etl_event s
+    ON CONFLICT (source, source_id) DO NOTHING
+    RETURNING id, source_id, grid_code, reported_at),
+touched AS (
+    INSERT INTO _etl_touched SELECT coalesce(grid_code, ''), date_trunc('hour', reported_at)
+    FROM ins)
+INSERT INTO _etl_outcome SELECT source_id, id, 'loaded' FROM ins
+"""
+
+
+def _update_existing_sql() -> str:
+    sets = ", ".join(f"{col} = {expr}" for col, expr in _EVENT_SET)
+    new = ", ".join(expr for _, expr in _EVENT_SET)
+    old = ", ".join(f"e.{col}" for col, _ in _EVENT_SET)
+    # o is the row as it was before this statement: its grid/hour leave the roll-up.
+    return f"""
+WITH upd AS (
+    UPDATE event e SET {sets}, batch_id = %(batch)s, updated_at = clock_timestamp()
+    FROM _etl_event s, event o
+    WHERE o.source = %(source)s AND o.source_id = s.source_id AND e.id = o.id
+      AND NOT EXISTS (SELECT 1 FROM _etl_outcome x WHERE x.source_id = s.source_id)
+      AND s.status_at >= o.status_at
+      AND ({new}) IS DISTINCT FROM ({old})
+    RETURNING e.id, e.source_id, e.grid_code, e.reported_at,
+              o.grid_code AS old_grid, o.reported_at AS old_reported),
+touched AS (
+    INSERT INTO _etl_touched
+    SELECT coalesce(grid_code, ''), date_trunc('hour', reported_at) FROM upd
+    UNION ALL
+    SELECT coalesce(old_grid, ''), date_trunc('hour', old_reported) FROM upd)
+INSERT INTO _etl_outcome SELECT source_id, id, 'updated' FROM upd
+"""
+
+
+_UPDATE_EXISTING = _update_existing_sql()
+
+_TRANSITIONS = """
+WITH ids AS (
+    SELECT DISTINCT ON (t.source_id) t.source_id,
+           coalesce(o.id, (SELECT e.id FROM event e
+                           WHERE e.source = %(source)s AND e.source_id = t.source_id)) AS id
+    FROM (SELECT DISTINCT source_id FROM _etl_transition) t
+    LEFT JOIN _etl_outcome o USING (source_id)),
+ins AS (
+    INSERT INTO event_transition (event_id, at, kind, from_status, to_status, actor, dept, note,
+                                  batch_id)
+    SELECT ids.id, t.at, t.kind, t.from_status, t.to_status, t.actor, t.dept, t.note, %(batch)s
+    FROM _etl_transition t JOIN ids USING (source_id)
+    WHERE ids.id IS NOT NULL
+    ON CONFLICT (event_id, at, kind) DO NOTHING
+    RETURNING event_id)
+INSERT INTO _etl_outcome
+SELECT DISTINCT ids.source_id, ids.id, 'timeline' FROM ins JOIN ids ON ids.id = ins.event_id
+WHERE NOT EXISTS (SELECT 1 FROM _etl_outcome x WHERE x.source_id = ids.source_id)
+"""
+
+
+def apply_events(conn: Any, source: str, batch_id: int, items: Sequence[EventItem]) -> ChunkResult:
+    """Stage and merge one chunk of cases (one row per source_id) and their transitions."""
+    params = {"source": source, "batch": batch_id}
+    result = ChunkResult()
+    with conn.cursor() as cur:
+        cur.execute("TRUNCATE _etl_event, _etl_transition, _etl_outcome, _etl_reject")
+        staged = _copy(cur, "_etl_event", (it.stage_row() for it in items))
+        _copy(cur, "_etl_transition",
+              ((it.line_no, it.source_id, *t) for it in items for t in it.transitions))
+        if any(it.camera_id for it in items):
+            cur.execute(_ALERT_POSITION)
+            cur.execute("SELECT line_no, reason FROM _etl_reject")
+            result.rejects = list(cur.fetchall())
+            # Also drop their transitions: the case was not loaded.
+            cur.execute("DELETE FROM _etl_transition t WHERE NOT EXISTS "
+                        "(SELECT 1 FROM _etl_event s WHERE s.source_id = t.source_id)")
+        cur.execute("ANALYZE _etl_event")
+        cur.execute(_INSERT_NEW, params)
+        cur.execute(_UPDATE_EXISTING, params)
+        cur.execute(_TRANSITIONS, params)
+        cur.execute("SELECT outcome, count(*) FROM _etl_outcome GROUP BY outcome")
+        counts = dict(cur.fetchall())
+    result.loaded = counts.get("loaded", 0)
+    # A row that only added timeline entries (an older update) changed the case's history.
+    result.updated = counts.get("updated", 0) + counts.get("timeline", 0)
+    result.unchanged = staged - len(result.rejects) - result.loaded - result.updated
+    return result
+
+
+# ------------------------------------------------------------------ cameras
+
+_CAMERA_UPSERT = """
+WITH up AS (
+    INSERT INTO camera AS c (source, source_id, name, geom, grid_code, status, last_seen,
+                             stream_url, owner, attrs, batch_id)
+    SELECT 'cctv', s.source_id, s.name, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326),
+           s.grid_code, s.status, s.last_seen, s.stream_url, s.owner, s.attrs, %(batch)s
+    FROM _etl_camera s
+    ON CONFLICT (source, source_id) DO UPDATE SET
+        name = coalesce(excluded.name, c.name), geom = excluded.geom,
+        grid_code = excluded.grid_code,
+        status = CASE WHEN c.last_seen IS NULL OR excluded.last_seen >= c.last_seen
+                      THEN excluded.status ELSE c.status END,
+        last_seen = greatest(excluded.last_seen, c.last_seen),
+        stream_url = coalesce(excluded.stream_url, c.stream_url),
+        owner = coalesce(excluded.owner, c.owner), attrs = c.attrs || excluded.attrs,
+        batch_id = excluded.batch_id, updated_at = clock_timestamp()
+    WHERE (coalesce(excluded.name, c.name), excluded.geom, excluded.grid_code,
+           CASE WHEN c.last_seen IS NULL OR excluded.last_seen >= c.last_seen
+                THEN excluded.status ELSE c.status END,
+           greatest(excluded.last_seen, c.last_seen), coalesce(excluded.stream_url, c.stream_url),
+           coalesce(excluded.owner, c.owner), c.attrs || excluded.attrs)
+          IS DISTINCT FROM
+          (c.name, c.geom, c.grid_code, c.status, c.last_seen, c.stream_url, c.owner, c.attrs)
+    RETURNING (xmax = 0) AS inserted)
+SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
+"""
+
+_HEARTBEATS = """
+WITH unknown AS (
+    SELECT h.line_no, h.camera_id FROM _etl_heartbeat h
+    WHERE NOT EXISTS (SELECT 1 FROM camera c WHERE c.source = 'cctv'
+                      AND c.source_id = h.camera_id)),
+latest AS (
+    SELECT DISTINCT ON (camera_id) * FROM _etl_heartbeat h
+    WHERE NOT EXISTS (SELECT 1 FROM unknown u WHERE u.line_no = h.line_no)
+    ORDER BY camera_id, at DESC, line_no DESC),
+upd AS (
+    UPDATE camera c SET status = l.status, last_seen = l.at, batch_id = %(batch)s,
+                        updated_at = clock_timestamp()
+    FROM latest l
+    WHERE c.source = 'cctv' AND c.source_id = l.camera_id
+      AND (c.last_seen IS NULL OR l.at >= c.last_seen)
+      AND (c.status, c.last_seen) IS DISTINCT FROM (l.status, l.at)
+    RETURNING c.id)
+SELECT (SELECT count(*) FROM upd),
+       (SELECT coalesce(json_agg(json_build_array(line_no, camera_id)), '[]') FROM unknown)
+"""
+
+
+def apply_cameras(conn: Any, batch_id: int, cameras: Sequence[CameraItem],
+                  heartbeats: Sequence[HeartbeatItem]) -> ChunkResult:
+    """Upsert camera rows, then apply heartbeats (newest per camera; unknown cameras rejected)."""
+    params = {"batch": batch_id}
+    result = ChunkResult()
+    with conn.cursor() as cur:
+        cur.execute("TRUNCATE _etl_camera, _etl_heartbeat")
+        # One row per camera per statement: keep the newest (last_seen, then line).
+        newest: dict[str, CameraItem] = {}
+        for cam in cameras:
+            old = newest.get(cam.source_id)
+            if old is None or _camera_key(cam) >= _camera_key(old):
+                newest[cam.source_id] = cam
+        result.unchanged += len(cameras) - len(newest)
+        if _copy(cur, "_etl_camera", (c.stage_row() for c in newest.values())):
+            cur.execute(_CAMERA_UPSERT, params)
+            ins, upd = cur.fetchone()
+            result.loaded += ins
+            result.updated += upd
+            result.unchanged += len(newest) - ins - upd
+        if _copy(cur, "_etl_heartbeat", (h.stage_row() for h in heartbeats)):
+            cur.execute(_HEARTBEATS, params)
+            upd, unknown = cur.fetchone()
+            result.updated += upd
+            result.rejects = [(n, f"unknown camera {cam!r}") for n, cam in unknown]
+            result.unchanged += len(heartbeats) - upd - len(unknown)
+    return result
+
+
+def _camera_key(cam: CameraItem) -> tuple[float, int]:
+    return (cam.last_seen.timestamp() if cam.last_seen else float("-inf"), cam.line_no)
+
+
+# ------------------------------------------------------------------ status updates
+
+_STATE_COLS = ("status", "status_at", "accepted_at", "dispatched_at", "resolved_at",
+               "verified_at", "closed_at", "deadline_at", "reopened_count", "extended_count",
+               "escalation_level", "dept")
+
+_FETCH_CASES = f"""
+SELECT e.source, e.source_id, e.id, {", ".join("e." + c for c in _STATE_COLS)},
+       coalesce(e.grid_code, ''), date_trunc('hour', e.reported_at)
+FROM event e JOIN unnest(%s::text[], %s::text[]) AS k(source, source_id)
+  ON e.source = k.source AND e.source_id = k.source_id
+FOR UPDATE OF e
+"""
+
+_APPLY_STATES = f"""
+UPDATE event e SET {", ".join(f"{c} = s.{c}" for c in _STATE_COLS)},
+       batch_id = %(batch)s, updated_at = clock_timestamp()
+FROM _etl_state s WHERE e.id = s.event_id
+"""
+
+
+def apply_updates(conn: Any, batch_id: int, items: Sequence[UpdateItem],
+                  check: Any) -> ChunkResult:
+    """Apply a chunk of status updates case by case, in time order, through ``check``.
+
+    ``check(current_status, kind, to_status=, deadline_at=, current_deadline=)`` is the
+    lifecycle rule (``etl.lifecycle.check_transition``).
+    """
+    result = ChunkResult()
+    keys = sorted({(u.source, u.source_id) for u in items})
+    with conn.cursor() as cur:
+        cur.execute(_FETCH_CASES, ([k[0] for k in keys], [k[1] for k in keys]))
+        cases = {(r[0], r[1]): {"id": r[2], **dict(zip(_STATE_COLS, r[3:15], strict=True)),
+                                "key": (r[15], r[16])} for r in cur.fetchall()}
+        ids = [c["id"] for c in cases.values()]
+        cur.execute("SELECT event_id, at, kind FROM event_transition WHERE event_id = ANY(%s)",
+                    (ids,))
+        seen = {(r[0], r[1], r[2]) for r in cur.fetchall()}
+
+        transitions: list[tuple[Any, ...]] = []
+        changed: dict[int, dict[str, Any]] = {}
+        for u in sorted(items, key=lambda u: (u.source, u.source_id, u.at, u.line_no)):
+            case = cases.get((u.source, u.source_id))
+            if case is None:
+                result.rejects.append((u.line_no, f"unknown case {u.source}/{u.source_id}"))
+                continue
+            mark = (case["id"], u.at, u.kind)
+            if mark in seen:
+                result.unchanged += 1
+                continue
+            if u.at < case["status_at"]:
+                # Late news: goes into the timeline, the current state stays.
+                seen.add(mark)
+                to = u.kind if u.kind in STATE_STAMPS or u.kind == "reported" else None
+                transitions.append((case["id"], u.at, u.kind, None, to, u.actor, u.dept,
+                                    u.note))
+                result.updated += 1
+                continue
+            out = check(case["status"], u.kind, to_status=u.to_status,
+                        deadline_at=u.deadline_at, current_deadline=case["deadline_at"])
+            if not out.ok:
+                result.rejects.append((u.line_no, f"impossible transition: {out.reason}"))
+                continue
+            seen.add(mark)
+            transitions.append((case["id"], u.at, u.kind, case["status"], out.status, u.actor,
+                                u.dept, u.note))
+            if out.unchanged:
+                result.unchanged += 1
+                continue
+            _apply_outcome(case, u, out)
+            changed[case["id"]] = case
+            result.updated += 1
+
+        _copy(cur, "_etl_event_transition", transitions)
+        if transitions:
+            cur.execute(
+                "INSERT INTO event_transition (event_id, at, kind, from_status, to_status, actor,"
+                " dept, note, batch_id) SELECT *, %s FROM _etl_event_transition"
+                " ON CONFLICT (event_id, at, kind) DO NOTHING", (batch_id,))
+            cur.execute("TRUNCATE _etl_event_transition")
+        if changed:
+            _copy(cur, "_etl_state", ((cid, *(c[k] for k in _STATE_COLS))
+                                      for cid, c in changed.items()))
+            cur.execute(_APPLY_STATES, {"batch": batch_id})
+            cur.execute("TRUNCATE _etl_state")
+            _copy(cur, "_etl_touched", (c["key"] for c in changed.values()))
+    return result
+
+
+def _apply_outcome(case: dict[str, Any], u: UpdateItem, out: Any) -> None:
+    """Move the in-memory case state by one accepted update."""
+    for col in out.clear:
+        case[col] = None
+    if u.kind in STATE_STAMPS or out.status != case["status"]:
+        col = f"{out.status}_at"
+        if col in case and (case[col] is None or out.status != case["status"]):
+            case[col] = u.at
+    if out.counter:
+        case[out.counter] = (case[out.counter] or 0) + 1
+    if out.counter == "extended_count":
+        case["deadline_at"] = u.deadline_at
+    case["status"], case["status_at"] = out.status, u.at
+    case["dept"] = u.dept or case["dept"]
+
+
+# ------------------------------------------------------------------ roll-up keys
+
+def touched_keys(conn: Any) -> tuple[list[str], list[datetime]]:
+    """The distinct (grid_code, hour) keys this batch touched so far."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT DISTINCT grid_code, hour FROM _etl_touched")
+        rows = cur.fetchall()
+    return [r[0] for r in rows], [r[1] for r in rows]
