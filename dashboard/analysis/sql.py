@@ -75,27 +75,9 @@ GRID_LAYER_SIGNATURE = """
              AS signature
     FROM admin_unit WHERE level = 'grid' AND code LIKE %(prefix)s"""
 
-GRID_CODES = """
-    SELECT code FROM admin_unit WHERE level = 'grid' AND code LIKE %(prefix)s ORDER BY code"""
-
-# Neighbours from shared borders, set-based in PostGIS (robust to T-junctions, unlike
-# vertex matching). queen: the polygons meet at all (a shared corner is enough);
-# rook: their boundaries share a line segment.
-GRID_NEIGHBOURS = {
-    "queen": """
-        SELECT a.code AS a, b.code AS b
-        FROM admin_unit a JOIN admin_unit b
-          ON a.geom && b.geom AND a.code < b.code AND ST_Intersects(a.geom, b.geom)
-        WHERE a.level = 'grid' AND b.level = 'grid'
-          AND a.code LIKE %(prefix)s AND b.code LIKE %(prefix)s""",
-    "rook": """
-        SELECT a.code AS a, b.code AS b
-        FROM admin_unit a JOIN admin_unit b
-          ON a.geom && b.geom AND a.code < b.code
-         AND (ST_Relate(a.geom, b.geom, '****1****') OR ST_Relate(a.geom, b.geom, '2********'))
-        WHERE a.level = 'grid' AND b.level = 'grid'
-          AND a.code LIKE %(prefix)s AND b.code LIKE %(prefix)s""",
-}
+GRID_GEOMETRIES = """
+    SELECT code, ST_AsBinary(geom) AS wkb
+    FROM admin_unit WHERE level = 'grid' AND code LIKE %(prefix)s ORDER BY code"""
 
 GRID_INFO = """
     SELECT code, name, population,

@@ -122,7 +122,8 @@ def test_layer_cache_sees_redrawn_grids(conn, lattice):
     assert hotspots.grid_layer(conn, CITY) is first
     with conn.cursor() as cur:   # move the last column away: it no longer touches column 8
         cur.execute("UPDATE admin_unit SET geom = ST_Translate(geom, 1, 0)"
-                    " WHERE level = 'grid' AND code LIKE %s AND (right(code, 3)::int - 1) %% 10 = 9",
+                    " WHERE level = 'grid' AND code LIKE %s"
+                    " AND (right(code, 3)::int - 1) %% 10 = 9",
                     ("9901%",))
     second = hotspots.grid_layer(conn, CITY)
     assert second is not first
@@ -215,3 +216,46 @@ def test_small_lattice_island(conn):
     layer = hotspots.grid_layer(conn, CITY)
     assert layer.islands == [codes[4]]
     assert layer.weights().n == 9
+
+
+def test_rook_neighbours_across_a_t_junction(conn):
+    """A big grid beside two small ones shares a line with both, with no common vertex pair."""
+    hotspots.LAYERS.clear()
+    codes = insert_lattice(conn, side=1)          # the city chain plus one grid we replace
+    boxes = {codes[0]: (0, 0, 2, 2), codes[0][:-3] + "002": (2, 0, 3, 1),
+             codes[0][:-3] + "003": (2, 1, 3, 2)}
+    with conn.cursor() as cur:
+        for code, (x0, y0, x1, y1) in boxes.items():
+            cur.execute("INSERT INTO admin_unit (code, level, parent_code, name, geom)"
+                        " VALUES (%s, 'grid', %s, 'T', ST_Multi(ST_MakeEnvelope(%s, %s, %s, %s,"
+                        " 4326))) ON CONFLICT (code) DO UPDATE SET geom = EXCLUDED.geom",
+                        (code, code[:12], 80 + x0 * 0.01, 40 + y0 * 0.01, 80 + x1 * 0.01,
+                         40 + y1 * 0.01))
+    big, low, high = boxes
+    layer = hotspots.grid_layer(conn, CITY, "rook")
+    assert set(layer.neighbours[big]) == {low, high}
+    assert set(layer.neighbours[low]) == {big, high}
+    hotspots.LAYERS.clear()
+
+
+def test_vectorised_gi_star_equals_esda_on_irregular_weights():
+    rng = np.random.default_rng(11)
+    w = libpysal.weights.lat2W(7, 9, rook=True)
+    # make it irregular: drop a few links and add long ones
+    nb = {i: set(v) for i, v in w.neighbors.items()}
+    for i, j in ((0, 1), (10, 11), (30, 39)):
+        nb[i].discard(j)
+        nb[j].discard(i)
+    for i, j in ((5, 50), (20, 62)):
+        nb[i].add(j)
+        nb[j].add(i)
+    codes = [f"c{i:02d}" for i in range(63)]
+    neighbours = {codes[i]: tuple(codes[j] for j in sorted(v)) for i, v in nb.items()}
+    a = [i for i, v in nb.items() for j in v] + list(range(63))
+    b = [j for i, v in nb.items() for j in v] + list(range(63))
+    from scipy import sparse
+    star = sparse.csr_matrix((np.ones(len(a)), (a, b)), shape=(63, 63))
+    layer = hotspots.GridLayer("%", "rook", "x", tuple(codes), neighbours, star)
+    y = rng.negative_binomial(2, 0.3, 63).astype(float)
+    ref = esda.G_Local(y, layer.weights(), transform="B", star=True, permutations=0)
+    np.testing.assert_allclose(hotspots.gi_star_z(star, y), ref.Zs, rtol=1e-10)
