@@ -1,0 +1,376 @@
+"""Closed-loop KPIs for any admin unit and time window (read side; definitions in docs/KPI.md).
+
+The cohort is the cases *reported* in ``[start, end)``. Cities and districts are answered from
+the daily roll-ups (``kpi_street_daily``, ``kpi_district_hist``) for the whole UTC days inside
+the window plus raw ``event`` rows for the partial days at its edges; the exact median takes a
+second pass over the raw rows of the one or two handling-time buckets that hold it. Streets,
+communities, grids and category filters are answered from ``event`` directly (their cohorts
+are small and ``event (grid_code text_pattern_ops, reported_at)`` finds them). Both paths give
+the same numbers; ``baseline_kpis`` is the direct path for any unit (tests, benchmark).
+
+Public API (stable — the dashboard calls these):
+``unit_kpis(conn, unit_code | None, start, end, filters=None) -> dict``,
+``children_kpis(conn, unit_code | None, start, end, filters=None) -> list[dict]``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import psycopg2.extras
+
+log = logging.getLogger("cityscreen.dashboard.kpi")
+
+# Child code length below each level; a grid has no children.
+CHILD_LENGTH: dict[str, int | None] = {
+    "city": 6, "district": 9, "street": 12, "community": 15, "grid": None,
+}
+LEVEL_BY_LENGTH: dict[int, str] = {9: "street", 12: "community", 15: "grid"}
+ROLLUP_LEVELS = frozenset({"city", "district"})
+
+# filters key -> event column (values: a string or a list of strings).
+FILTER_COLUMNS: dict[str, str] = {"channel": "source", "source": "source",
+                                  "major": "major", "category": "category"}
+ROLLUP_FILTERS = frozenset({"channel", "source"})
+
+COUNT_FIELDS = ("received", "closed", "closed_on_time", "handling_seconds", "reopened",
+                "extended", "rated", "satisfied", "provisional", "overdue_open", "due_2h")
+
+KPI_LABELS: dict[str, str] = {
+    "received": "受理量", "closed": "结案量", "closure_rate": "结案率",
+    "on_time_rate": "按期结案率", "overdue_open": "超期未结", "due_2h": "2小时内到期",
+    "mean_handling_hours": "平均处置时长(小时)", "median_handling_hours": "处置时长中位数(小时)",
+    "reopen_rate": "重办率", "extension_rate": "延期率", "satisfaction": "满意率",
+    "provisional": "临时时限",
+}
+
+
+class KpiError(ValueError):
+    """A KPI request cannot be answered (unknown unit, bad window or filter)."""
+
+
+@cache
+def sql(name: str) -> str:
+    """The packaged SQL file ``dashboard/sql/<name>.sql``."""
+    return resources.files("dashboard").joinpath("sql", f"{name}.sql").read_text("utf-8")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """The unit a KPI request is about."""
+
+    code: str | None  # None: the whole city, cases without a location included
+    level: str
+    name: str | None
+    prefix: str | None  # grid_code prefix selecting its cases; None for the city
+
+
+def resolve_unit(conn: Any, unit_code: str | None) -> Unit:
+    """Look the unit up in ``admin_unit`` (None or the city's code = the whole city)."""
+    rows = _rows(conn, sql("kpi_unit"), {"code": unit_code})
+    if rows:
+        code, level, name = rows[0]["code"], rows[0]["level"], rows[0]["name"]
+    elif unit_code is None:
+        return Unit(None, "city", None, None)
+    elif unit_code.isdigit() and len(unit_code) in LEVEL_BY_LENGTH:
+        code, level, name = unit_code, LEVEL_BY_LENGTH[len(unit_code)], None
+    elif unit_code.isdigit() and len(unit_code) == 6:
+        level = "city" if unit_code.endswith("00") else "district"
+        code, name = unit_code, None
+    else:
+        raise KpiError(f"unknown admin unit {unit_code!r}")
+    return Unit(code, level, name, None if level == "city" else code)
+
+
+# ---------------------------------------------------------------- small SQL helpers
+
+
+def _rows(conn: Any, text: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+        cur.execute(text, params)
+        return [dict(r) for r in cur.fetchall()]
+
+
+def _filter_sql(filters: Mapping[str, Any] | None, column_of: Mapping[str, str],
+                params: dict[str, Any]) -> str:
+    """``AND col = ANY(%(f_key)s)`` for each whitelisted filter."""
+    parts = []
+    for key, value in sorted((filters or {}).items()):
+        if value is None or value == [] or value == "":
+            continue
+        if key not in FILTER_COLUMNS:
+            raise KpiError(f"unknown KPI filter {key!r}; use one of {', '.join(FILTER_COLUMNS)}")
+        values = [value] if isinstance(value, str) else [str(v) for v in value]
+        params[f"f_{key}"] = values
+        parts.append(f" AND {column_of[key]} = ANY(%(f_{key})s)")
+    return "".join(parts)
+
+
+def _prefix_sql(column: str, prefix: str | None, params: dict[str, Any]) -> str:
+    if prefix is None:
+        return ""
+    params["pattern"] = prefix + "%"
+    return f" AND {column} LIKE %(pattern)s"
+
+
+def _check_window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    if start.tzinfo is None or end.tzinfo is None:
+        raise KpiError("KPI windows need time-zone-aware datetimes")
+    if not start < end:
+        raise KpiError(f"empty KPI window [{start.isoformat()}, {end.isoformat()})")
+    return start, end
+
+
+def _utc_days(start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
+    """The whole UTC days inside [start, end) as (first midnight, last midnight), or None."""
+    s, e = start.astimezone(UTC), end.astimezone(UTC)
+    first = s.replace(hour=0, minute=0, second=0, microsecond=0)
+    if first < s:
+        first += timedelta(days=1)
+    last = e.replace(hour=0, minute=0, second=0, microsecond=0)
+    return (first, last) if first < last else None
+
+
+# ---------------------------------------------------------------- counts
+
+
+def _add(into: dict[Any, dict[str, Any]], rows: Iterable[dict[str, Any]], sign: int = 1) -> None:
+    for r in rows:
+        acc = into[r["key"]]
+        for f in COUNT_FIELDS:
+            if r.get(f) is not None:
+                acc[f] = acc.get(f, 0) + sign * r[f]
+
+
+def _raw_counts(conn: Any, key: str, where: str, params: dict[str, Any],
+                lo: datetime, hi: datetime, end: datetime) -> list[dict[str, Any]]:
+    return _rows(conn, sql("kpi_raw").format(key=key, where=where),
+                 {**params, "lo": lo, "hi": hi, "to": end})
+
+
+def _open_counts(conn: Any, key: str, where: str, params: dict[str, Any],
+                 start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Overdue / due-within-2h among the cohort's cases open at min(now, end)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT now()")
+        now = cur.fetchone()[0]
+    at = min(now, end)
+    # At "now" the open cases are exactly status <> 'closed' (the partial index); earlier,
+    # cases closed after that moment were still open then.
+    open_sql = "status <> 'closed'" if at == now else "status <> 'closed' OR closed_at >= %(at)s"
+    return _rows(conn, sql("kpi_open").format(key=key, where=where, open=open_sql),
+                 {**params, "lo": start, "hi": end, "at": at})
+
+
+def _finish(c: Mapping[str, Any], median: float | None) -> dict[str, Any]:
+    """Counts → the KPI dict (rates None when their denominator is 0)."""
+    def ratio(num: str, den: str) -> float | None:
+        d = c.get(den, 0)
+        return c.get(num, 0) / d if d else None
+
+    closed = int(c.get("closed", 0))
+    return {
+        "received": int(c.get("received", 0)),
+        "closed": closed,
+        "closure_rate": ratio("closed", "received"),
+        "on_time_rate": ratio("closed_on_time", "closed"),
+        "overdue_open": int(c.get("overdue_open", 0)),
+        "due_2h": int(c.get("due_2h", 0)),
+        "mean_handling_hours": c.get("handling_seconds", 0) / closed / 3600 if closed else None,
+        "median_handling_hours": median,
+        "reopen_rate": ratio("reopened", "received"),
+        "extension_rate": ratio("extended", "received"),
+        "satisfaction": ratio("satisfied", "rated"),
+        "rated": int(c.get("rated", 0)),
+        "provisional": bool(c.get("provisional", 0)),
+    }
+
+
+# ---------------------------------------------------------------- the two paths
+
+
+def _direct(conn: Any, unit: Unit, key_len: int | None, start: datetime, end: datetime,
+            filters: Mapping[str, Any] | None) -> dict[Any, dict[str, Any]]:
+    """KPIs by key straight from ``event``."""
+    params: dict[str, Any] = {}
+    where = _prefix_sql("grid_code", unit.prefix, params)
+    where += _filter_sql(filters, FILTER_COLUMNS, params)
+    key = "''::text" if key_len is None else f"left(grid_code, {int(key_len)})"
+    counts: dict[Any, dict[str, Any]] = defaultdict(dict)
+    medians: dict[Any, float | None] = {}
+    for r in _raw_counts(conn, key, where, params, start, end, end):
+        medians[r["key"]] = r["median_handling_hours"]
+        _add(counts, [r])
+    _add(counts, _open_counts(conn, key, where, params, start, end))
+    return {k: _finish(c, medians.get(k)) for k, c in counts.items()}
+
+
+def _from_rollups(conn: Any, unit: Unit, key_len: int | None, start: datetime, end: datetime,
+                  filters: Mapping[str, Any] | None) -> dict[Any, dict[str, Any]] | None:
+    """KPIs by key from the roll-ups + raw edges; None when the window has no whole UTC day."""
+    days = _utc_days(start, end)
+    if days is None:
+        return None
+    d1, d2 = days
+    raw_params: dict[str, Any] = {}
+    raw_where = _prefix_sql("grid_code", unit.prefix, raw_params)
+    raw_where += _filter_sql(filters, FILTER_COLUMNS, raw_params)
+    raw_key = "''::text" if key_len is None else f"coalesce(left(grid_code, {int(key_len)}), '')"
+    roll_params: dict[str, Any] = {"day_from": d1.date(), "day_to": d2.date()}
+    roll_where = _prefix_sql("street", unit.prefix, roll_params)
+    roll_where += _filter_sql(filters, {"channel": "channel", "source": "channel"}, roll_params)
+    hist_params: dict[str, Any] = dict(roll_params)
+    hist_where = _prefix_sql("district", unit.prefix, hist_params)
+    hist_where += _filter_sql(filters, {"channel": "channel", "source": "channel"}, hist_params)
+    roll_key = "''::text" if key_len is None else f"left(street, {int(key_len)})"
+    hist_key = "''::text" if key_len is None else f"left(district, {int(key_len)})"
+
+    counts: dict[Any, dict[str, Any]] = defaultdict(dict)
+    buckets: dict[Any, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    _add(counts, _rows(conn, sql("kpi_rollup").format(key=roll_key, where=roll_where),
+                       roll_params))
+    for r in _rows(conn, sql("kpi_hist").format(key=hist_key, where=hist_where), hist_params):
+        buckets[r["key"]][r["bucket"]] += r["n"]
+    # Cases of the roll-up days closed after the window: not closed as far as it is concerned.
+    late = _rows(conn, sql("kpi_closed_late").format(key=raw_key, where=raw_where),
+                 {**raw_params, "lo": d1, "hi": d2, "to": end})
+    _add(counts, late, sign=-1)
+    for r in late:
+        buckets[r["key"]][r["bucket"]] -= r["closed"]
+    # The partial days at both edges, from raw rows.
+    for lo, hi in ((start, d1), (d2, end)):
+        if lo < hi:
+            _add(counts, _raw_counts(conn, raw_key, raw_where, raw_params, lo, hi, end))
+            for r in _rows(conn, sql("kpi_hist_raw").format(key=raw_key, where=raw_where),
+                           {**raw_params, "lo": lo, "hi": hi, "to": end}):
+                buckets[r["key"]][r["bucket"]] += r["n"]
+    _add(counts, _open_counts(conn, raw_key, raw_where, raw_params, start, end))
+    medians = _exact_medians(conn, raw_key, raw_where, raw_params, start, end, buckets)
+    if medians is None:
+        return None
+    return {k or None: _finish(c, medians.get(k)) for k, c in counts.items()}
+
+
+def _exact_medians(conn: Any, key: str, where: str, params: dict[str, Any],
+                   start: datetime, end: datetime,
+                   buckets: Mapping[Any, Mapping[int, int]]) -> dict[Any, float | None] | None:
+    """Exact medians from bucket counts + the raw values of the buckets holding them.
+
+    Returns None when a bucket's raw size disagrees with the roll-up (stale roll-up).
+    """
+    wanted: list[tuple[str, int, int]] = []  # (key, bucket, rank within bucket)
+    plan: dict[Any, list[tuple[int, int]]] = {}
+    for k, hist in buckets.items():
+        total = sum(hist.values())
+        if total <= 0:
+            continue
+        picks = []
+        for rank in sorted({(total - 1) // 2, total // 2}):
+            before = 0
+            for b in sorted(hist):
+                if rank < before + hist[b]:
+                    picks.append((b, rank - before))
+                    wanted.append((k, b, rank - before))
+                    break
+                before += hist[b]
+        plan[k] = picks
+    if not wanted:
+        return {}
+    rows = _rows(conn, sql("kpi_bucket_values").format(key=key, where=where), {
+        **params, "lo": start, "hi": end, "to": end,
+        "keys": [w[0] for w in wanted], "buckets": [w[1] for w in wanted],
+        "ranks": [w[2] for w in wanted], "bucket_set": sorted({w[1] for w in wanted}),
+    })
+    found = {(r["key"], r["bucket"], r["rank"]): r for r in rows}
+    medians: dict[Any, float | None] = {}
+    for k, picks in plan.items():
+        values = []
+        for b, rank in picks:
+            r = found.get((k, b, rank))
+            if r is None or r["n"] != buckets[k][b]:
+                log.warning("kpi roll-up stale for %r bucket %s; answering from event", k, b)
+                return None
+            values.append(r["hours"])
+        lo, hi = values[0], values[-1]
+        # percentile_cont(0.5): the lower middle value plus half the gap to the upper one.
+        medians[k] = lo + (hi - lo) * 0.5 if len(values) == 2 else lo
+    return medians
+
+
+def _kpis_by_key(conn: Any, unit: Unit, key_len: int | None, start: datetime, end: datetime,
+                 filters: Mapping[str, Any] | None) -> dict[Any, dict[str, Any]]:
+    started = time.perf_counter()
+    use_rollup = unit.level in ROLLUP_LEVELS and (key_len is None or key_len <= 6) and all(
+        k in ROLLUP_FILTERS for k, v in (filters or {}).items() if v not in (None, "", []))
+    result = _from_rollups(conn, unit, key_len, start, end, filters) if use_rollup else None
+    path = "rollup"
+    if result is None:
+        result, path = _direct(conn, unit, key_len, start, end, filters), "event"
+        result = {k or None: v for k, v in result.items()} if key_len else result
+    log.debug("kpi %s %s by %s via %s: %.1f ms", unit.level, unit.code, key_len, path,
+              (time.perf_counter() - started) * 1000)
+    return result
+
+
+def _empty() -> dict[str, Any]:
+    return _finish({}, None)
+
+
+# ---------------------------------------------------------------- public API
+
+
+def unit_kpis(conn: Any, unit_code: str | None, start: datetime, end: datetime,
+              filters: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """KPIs of one unit (None = the city) for cases reported in ``[start, end)``.
+
+    ``filters``: optional ``{"channel": ..., "major": ..., "category": ...}`` (str or list).
+    Keys: received, closed, closure_rate, on_time_rate, overdue_open, due_2h,
+    mean_handling_hours, median_handling_hours, reopen_rate, extension_rate, satisfaction,
+    rated, provisional.
+    """
+    start, end = _check_window(start, end)
+    unit = resolve_unit(conn, unit_code)
+    by_key = _kpis_by_key(conn, unit, None, start, end, filters)
+    return next(iter(by_key.values()), _empty())
+
+
+def children_kpis(conn: Any, unit_code: str | None, start: datetime, end: datetime,
+                  filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """KPIs of each unit directly below ``unit_code`` (None = the city's districts).
+
+    Returns ``[{"unit": code, "name": name, "kpis": {...}}]`` in code order: every child
+    unit (zeros included), then any code not in ``admin_unit``, then — at city level, when
+    there are any — the cases without a location as ``{"unit": None, "name": "无位置"}``.
+    The children's counts add up to ``unit_kpis`` of the unit.
+    """
+    start, end = _check_window(start, end)
+    unit = resolve_unit(conn, unit_code)
+    key_len = CHILD_LENGTH[unit.level]
+    if key_len is None:
+        return []
+    by_key = _kpis_by_key(conn, unit, key_len, start, end, filters)
+    names = {r["code"]: r["name"]
+             for r in _rows(conn, sql("kpi_children"), {"parent": unit.code})} if unit.code else {}
+    out = [{"unit": code, "name": name, "kpis": by_key.pop(code, None) or _empty()}
+           for code, name in names.items()]
+    nowhere = by_key.pop(None, None)
+    out += [{"unit": code, "name": None, "kpis": k} for code, k in sorted(by_key.items())]
+    if nowhere is not None and nowhere["received"]:
+        out.append({"unit": None, "name": "无位置", "kpis": nowhere})
+    return out
+
+
+def baseline_kpis(conn: Any, unit_code: str | None, start: datetime, end: datetime,
+                  filters: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The same KPIs as ``unit_kpis`` computed straight from ``event`` (no roll-ups)."""
+    start, end = _check_window(start, end)
+    unit = resolve_unit(conn, unit_code)
+    return next(iter(_direct(conn, unit, None, start, end, filters).values()), _empty())

@@ -1,0 +1,11 @@
+-- Cases of whole roll-up days [from, to) closed at or after `to`: the roll-up counts them as
+-- closed, the KPI window must not. Uses event_closed_at; empty when `to` is now.
+SELECT {key} AS key,
+       count(*) AS closed,
+       count(*) FILTER (WHERE deadline_at IS NULL OR closed_at <= deadline_at) AS closed_on_time,
+       coalesce(sum(extract(epoch FROM closed_at - reported_at)), 0)::float8 AS handling_seconds,
+       kpi_bucket(extract(epoch FROM closed_at - reported_at)) AS bucket
+FROM event
+WHERE status = 'closed' AND closed_at >= %(to)s
+  AND reported_at >= %(lo)s AND reported_at < %(hi)s {where}
+GROUP BY 1, 5

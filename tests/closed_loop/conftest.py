@@ -1,0 +1,73 @@
+"""An isolated database for the closed-loop KPI tests: city-wide totals must not see other
+tests' events. Migrated like the session database and loaded with the same demo city."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg2
+import pytest
+
+from cityscreen import db
+
+
+@pytest.fixture(scope="package")
+def loop_url(database_url: str) -> Iterator[str]:
+    """URL of a fresh, migrated database holding the demo city 420600 (~300 grids, seed 1)."""
+    from geo.demo_city import generate, load
+    from geo.schema import migrate
+
+    name = f"cityscreen_loop_{uuid.uuid4().hex[:8]}"
+    admin = db.connect(db.with_database(database_url, "postgres"))
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    url = db.with_database(database_url, name)
+    conn = db.connect(url)
+    try:
+        migrate(conn)
+        from etl.categories import seed_if_empty
+
+        seed_if_empty(conn)
+        demo = generate(grids=300, seed=1)
+        load(conn, demo)
+        conn.commit()
+    finally:
+        conn.close()
+    try:
+        yield url
+    finally:
+        with admin.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE datname = %s", (name,))
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.close()
+
+
+@pytest.fixture(scope="package")
+def loop_city(loop_url: str) -> dict:
+    """Codes of the demo city in the isolated database."""
+    return _city_info(loop_url)
+
+
+def _city_info(url: str) -> dict:
+    conn = db.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT level, array_agg(code ORDER BY code) FROM admin_unit GROUP BY 1")
+            return dict(cur.fetchall())
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def kconn(loop_url: str) -> Iterator[psycopg2.extensions.connection]:
+    """A connection to the isolated database (commits are the test's own business)."""
+    connection = db.connect(loop_url)
+    try:
+        yield connection
+    finally:
+        if connection.closed == 0:
+            connection.rollback()
+            connection.close()
