@@ -30,6 +30,14 @@ class BatchSummary:
         """Input rows per second of wall time."""
         return self.rows_in / self.seconds if self.seconds > 0 else 0.0
 
+    # Mapping protocol, so dict(summary) gives the --json object too.
+    def keys(self) -> tuple[str, ...]:
+        """The ``--json`` keys."""
+        return tuple(self.as_json())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.as_json()[key]
+
     def as_json(self) -> dict[str, Any]:
         """Exactly the keys FEEDS.md promises for ``--json``."""
         keys = ("batch_id", "feed", "rows_in", "loaded", "updated", "unchanged", "rejected",
