@@ -137,8 +137,11 @@ def tiles(r: Reader, unit: Row, state: ViewState, now: datetime) -> dict[str, An
     kpi = kpi_module()
     if kpi is not None:
         code = None if unit["level"] == "city" else unit["code"]
-        k = r.cache.get_or_compute("kpi.unit_kpis", (code, start, end, f), r.version,
-                                   lambda: kpi.unit_kpis(r.conn(), code, start, end, f or None))
+        # dashboard.kpi knows channel and class filters; a status filter does not apply to
+        # closure rates (a closed-only or open-only view has no on-time rate to speak of).
+        kf = {k: v for k, v in f.items() if k in ("channel", "major")} or None
+        k = r.cache.get_or_compute("kpi.unit_kpis", (code, start, end, kf), r.version,
+                                   lambda: kpi.unit_kpis(r.conn(), code, start, end, kf))
         on_time, satisfaction = k.get("on_time_rate"), k.get("satisfaction")
     else:
         c = r.run("unit_counts", queries.unit_counts, unit, start, end, f)

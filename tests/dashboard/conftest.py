@@ -1,0 +1,94 @@
+"""Fixtures of the dashboard tests: the demo city with our own cases, and a served app."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cityscreen import db
+from cityscreen.settings import get_settings
+from tests.dashboard.seed import insert_cameras, insert_events
+
+HERE = Path(__file__).parent
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 30.0) -> None:
+    """Wait until ``url`` answers (any status)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
+
+
+class Served:
+    """A dashboard process on a free port."""
+
+    def __init__(self, env: dict[str, str], interval_ms: int = 1000) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"cityscreen-dash-{self.port}.log"
+        self._log = self.log.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "serve_app.py"), str(self.port), str(interval_ms)],
+            env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        try:
+            wait_http(self.base + "/healthz")
+        except RuntimeError:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop the process (by its own pid) and close the log."""
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._log.close()
+
+
+@pytest.fixture(scope="session")
+def dash_city(city: Any) -> dict[str, Any]:
+    """The session's demo city plus our own cases (last 30 days) and cameras, committed."""
+    prefix = f"dash-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(get_settings().tz)
+    with db.transaction() as conn:
+        ids = insert_events(conn, city.points, 3000, now=now, prefix=prefix, seed=7)
+        insert_cameras(conn, city.points, prefix=prefix)
+        with conn.cursor() as cur:
+            cur.execute("SELECT bump_data_version(NULL)")
+    return {"city": city, "prefix": prefix, "event_ids": ids}
+
+
+@pytest.fixture(scope="session")
+def served(dash_city: dict[str, Any], database_url: str) -> Iterator[Served]:
+    """The dashboard served from the session database on a free port (1 s version poll)."""
+    app = Served({**os.environ, "DATABASE_URL": database_url})
+    try:
+        yield app
+    finally:
+        app.stop()

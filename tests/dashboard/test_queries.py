@@ -1,0 +1,242 @@
+"""Read-side queries, view state and cache against the real PostGIS session database."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from cityscreen import db
+from cityscreen.settings import get_settings
+from dashboard import data, queries
+from dashboard.cache import QueryCache
+from dashboard.state import ViewState, parse_state, window_bounds
+from tests.dashboard.seed import insert_events
+
+TZ = get_settings().tz
+# A window nobody else writes into, so counts can be asserted exactly.
+T0 = datetime(2019, 3, 10, 8, 0, tzinfo=TZ)
+
+
+def reader_rows(fn: Any, *args: Any) -> Any:
+    """Run a query function as the dashboard does: the read-only role."""
+    with db.transaction("reader") as conn:
+        return fn(conn, *args)
+
+
+@pytest.fixture(scope="module")
+def planted(city: Any) -> dict[str, Any]:
+    """Cases in one street's grids inside the private 2019 window."""
+    street = city.street[0]
+    grids = {g: city.points[g] for g in city.grid if g.startswith(street)}
+    prefix = f"q-{uuid.uuid4().hex[:8]}"
+    with db.transaction() as conn:
+        ids = insert_events(conn, grids, 200, now=T0 + timedelta(days=1), prefix=prefix,
+                            seed=3, days=1.0)
+        with conn.cursor() as cur:
+            cur.execute("""SELECT grid_code, count(*) FROM event WHERE id = ANY(%s)
+                           GROUP BY 1""", (ids,))
+            per_grid = dict(cur.fetchall())
+            cur.execute("""SELECT source, count(*) FROM event WHERE id = ANY(%s)
+                           GROUP BY 1""", (ids,))
+            per_source = dict(cur.fetchall())
+    return {"street": street, "grids": grids, "ids": ids, "per_grid": per_grid,
+            "per_source": per_source}
+
+
+def test_children_geometry_is_the_citys_districts(city: Any) -> None:
+    geom = reader_rows(queries.children_geometry, city.code)
+    assert geom["fc"]["type"] == "FeatureCollection"
+    assert sorted(f["id"] for f in geom["fc"]["features"]) == sorted(city.district)
+    assert all(f["geometry"]["type"] in ("Polygon", "MultiPolygon") for f in geom["fc"]["features"])
+    assert {u["code"] for u in geom["units"]} == set(city.district)
+    x0, y0, x1, y1 = geom["bbox"]
+    lon, lat = next(iter(city.points.values()))
+    assert x0 < lon < x1 and y0 < lat < y1
+
+
+def test_ancestors_run_city_first(city: Any) -> None:
+    grid = city.grid[0]
+    crumbs = reader_rows(queries.ancestors, grid)
+    assert [c["level"] for c in crumbs] == ["city", "district", "street", "community", "grid"]
+    assert crumbs[0]["code"] == city.code and crumbs[-1]["code"] == grid
+
+
+def test_children_values_count_our_cases_per_child(planted: dict[str, Any]) -> None:
+    street = reader_rows(queries.unit_info, planted["street"])
+    rows = reader_rows(queries.children_values, street, T0, T0 + timedelta(days=1), {})
+    got = {r["code"]: r["received"] for r in rows}
+    want: dict[str, int] = {}
+    for grid, n in planted["per_grid"].items():
+        want[grid[:12]] = want.get(grid[:12], 0) + n
+    assert got == want
+    assert sum(got.values()) == 200
+
+
+def test_filters_narrow_by_channel_and_status(planted: dict[str, Any]) -> None:
+    street = reader_rows(queries.unit_info, planted["street"])
+    window = (T0, T0 + timedelta(days=1))
+    n_hotline = reader_rows(queries.count_between, street, *window, {"channel": "hotline_12345"})
+    assert n_hotline == planted["per_source"].get("hotline_12345", 0)
+    n_closed = reader_rows(queries.count_between, street, *window, {"status": "closed"})
+    n_open = reader_rows(queries.count_between, street, *window, {"status": "open"})
+    assert n_closed + n_open == 200 and 0 < n_closed < 200
+    # unknown filter values are dropped, never reach SQL
+    assert reader_rows(queries.count_between, street, *window,
+                       {"channel": "x'; DROP TABLE event; --"}) == 200
+
+
+def test_metric_values_per10k_and_ontime() -> None:
+    units = [{"code": "a", "population": 20000}, {"code": "b", "population": None}]
+    rows = [{"code": "a", "received": 10, "overdue": 2, "closed": 4, "closed_on_time": 3}]
+    assert data.metric_values(rows, units, "per10k") == {"a": 5.0, "b": None}
+    assert data.metric_values(rows, units, "ontime") == {"a": 75.0, "b": None}
+    assert data.metric_values(rows, units, "count") == {"a": 10, "b": 0}
+
+
+def test_case_timeline_and_cameras_within_300m(city: Any) -> None:
+    grid = city.grid[5]
+    lon, lat = city.points[grid]
+    tag = uuid.uuid4().hex[:8]
+    with db.transaction() as conn, conn.cursor() as cur:
+        cur.execute("""INSERT INTO event (source, source_id, category, major, geom, grid_code,
+                         reported_at, status, status_at)
+                       VALUES ('grid_worker', %s, '0101', '01',
+                         ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s, now(), 'dispatched', now())
+                       RETURNING id""", (f"case-{tag}", lon, lat, grid))
+        case_id = cur.fetchone()[0]
+        cur.execute("""INSERT INTO event_transition (event_id, at, kind, to_status, dept) VALUES
+                       (%s, now() - interval '2 hours', 'reported', 'reported', '网格中心'),
+                       (%s, now() - interval '1 hours', 'dispatched', 'dispatched', '城管局')""",
+                    (case_id, case_id))
+        # ~100 m and ~500 m east of the case (1e-3 degree of longitude is ~94 m here)
+        for i, dlon in enumerate((0.00107, 0.0053)):
+            cur.execute("""INSERT INTO camera (source_id, name, geom, status)
+                           VALUES (%s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), 'online')""",
+                        (f"cam-{tag}-{i}", f"cam{i}", lon + dlon, lat))
+    cams = [c for c in reader_rows(queries.cameras_near, case_id, 300.0)
+            if c["source_id"].startswith(f"cam-{tag}")]
+    assert [c["source_id"] for c in cams] == [f"cam-{tag}-0"]
+    assert 80 < cams[0]["distance_m"] < 120
+    steps = reader_rows(queries.case_transitions, case_id)
+    assert [s["kind"] for s in steps] == ["reported", "dispatched"]
+    model = data.case_model(case_id)
+    assert model["case"]["grid_code"] == grid
+    assert [c["level"] for c in model["crumbs"]][-1] == "grid"
+
+
+def test_state_round_trips_through_the_url() -> None:
+    s = ViewState(unit="420606001", window="custom", start="2026-11-01", end="2026-11-07",
+                  channel="hotline_12345", major="07", status="overdue", metric="per10k",
+                  cams=True, theme="desk", lang="en")
+    qs = parse_qs(urlsplit(s.to_query()).query)
+    assert parse_state(qs) == s
+    assert ViewState().to_query() == ""
+
+
+@pytest.mark.parametrize("params", [
+    {"unit": "4206'--"}, {"unit": "42060"}, {"major": "1; select"}, {"window": "1y"},
+    {"metric": "pg_sleep"}, {"window": "custom", "start": "2026-13-01", "end": "2026-13-02"},
+])
+def test_state_rejects_bad_values(params: dict[str, str]) -> None:
+    s = parse_state(params)
+    assert s.unit is None and s.major is None
+    assert s.window in ("today", "24h", "7d", "30d") and s.metric == "count"
+
+
+def test_window_bounds_round_now_up_to_the_minute() -> None:
+    now = datetime(2026, 11, 24, 9, 12, 30, tzinfo=TZ)
+    start, end = window_bounds(ViewState(), TZ, now)
+    assert start == datetime(2026, 11, 24, tzinfo=TZ) and end == now.replace(minute=13, second=0)
+    start, end = window_bounds(ViewState(window="7d"), TZ, now)
+    assert end - start == timedelta(days=7)
+
+
+def test_cache_keys_by_version_and_survives_a_dead_redis() -> None:
+    from flask import Flask
+    from flask_caching import Cache
+
+    calls: list[int] = []
+
+    def compute() -> int:
+        calls.append(1)
+        return len(calls)
+
+    qc = QueryCache(Cache(Flask("t"), config={"CACHE_TYPE": "SimpleCache"}), "SimpleCache")
+    assert qc.get_or_compute("q", (1,), 5, compute) == 1
+    assert qc.get_or_compute("q", (1,), 5, compute) == 1  # hit
+    assert qc.get_or_compute("q", (1,), 6, compute) == 2  # new data_version: recomputed
+    dead = QueryCache(Cache(Flask("d"), config={
+        "CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": "redis://127.0.0.1:1/0",
+        "CACHE_OPTIONS": {"socket_connect_timeout": 0.2}}), "RedisCache")
+    assert dead.get_or_compute("q", (1,), 5, compute) == 3  # answered without a cache
+    assert dead.get_or_compute("q", (1,), 5, compute) == 4
+
+
+def test_refresh_values_see_a_new_case(dash_city: dict[str, Any]) -> None:
+    city = dash_city["city"]
+    district = city.district[0]
+    grid = next(g for g in city.grid if g.startswith(district))
+    state = ViewState(unit=district)
+    before = data.refresh_values(state, "v-before")
+    with db.transaction() as conn:
+        insert_events(conn, {grid: city.points[grid]}, 1, now=datetime.now(TZ),
+                      prefix=f"r-{uuid.uuid4().hex[:8]}", days=0.001)
+        with conn.cursor() as cur:
+            cur.execute("SELECT bump_data_version(NULL)")
+            version = cur.fetchone()[0]
+    after = data.refresh_values(state, version)
+    assert after["tiles"]["events_today"] == before["tiles"]["events_today"] + 1
+    street = grid[:9]
+    assert after["values"][street] == before["values"][street] + 1
+
+
+def test_healthz_and_geometry_routes(dash_city: dict[str, Any]) -> None:
+    from dashboard.app import create_app
+
+    client = create_app(cache_config={"CACHE_TYPE": "NullCache"}).server.test_client()
+    health = client.get("/healthz")
+    assert health.status_code == 200
+    body = health.get_json()
+    assert body["database"] == "ok" and body["data_version"] >= 1
+    assert body["last_batch_age_s"] is not None
+    code = dash_city["city"].code
+    geo = client.get(f"/api/v1/geometry/{code}.geojson")
+    assert geo.status_code == 200
+    assert len(geo.get_json()["features"]) == len(dash_city["city"].district)
+    assert client.get("/api/v1/geometry/abc'.geojson").status_code == 404
+
+
+def test_overview_layout_carries_the_initial_figure(dash_city: dict[str, Any]) -> None:
+    from dashboard.pages import overview
+
+    city = dash_city["city"]
+    district = city.district[1]
+    root = overview.layout(unit=district, metric="overdue")
+    graph = next(c for c in _walk(root) if getattr(c, "id", None) == "map")
+    fig = graph.figure
+    streets = sorted(s for s in city.street if s.startswith(district))
+    assert list(fig.data[1].locations) == streets
+    assert fig.data[1].geojson == f"/api/v1/geometry/{district}.geojson"
+    assert fig.layout.uirevision == district
+
+
+def test_drill_href_goes_to_the_grid_page_at_the_bottom() -> None:
+    from dashboard.pages.overview import drill_href
+
+    s = ViewState(window="7d", theme="desk")
+    assert drill_href(s, "420606001") == "/?unit=420606001&window=7d&theme=desk"
+    assert drill_href(s, "420606001001001") == "/grid/420606001001001?window=7d&theme=desk"
+
+
+def _walk(node: Any) -> Any:
+    yield node
+    children = getattr(node, "children", None)
+    if isinstance(children, (list, tuple)):
+        for c in children:
+            yield from _walk(c)
+    elif children is not None and hasattr(children, "to_plotly_json"):
+        yield from _walk(children)
