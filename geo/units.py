@@ -109,15 +109,20 @@ def _ewkb(geoms: np.ndarray) -> np.ndarray:
     return shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True)
 
 
+COLUMNS = ("code, level, parent_code, name, geom, geom_display, area_m2, population, attrs")
+
+
 def store_units(conn: Connection, units: Iterable[Unit], *, replace_prefix: str | None = None,
-                replace_codes: Sequence[str] = ()) -> int:
-    """COPY units into ``admin_unit`` (no commit): optional delete of a code prefix first."""
+                upsert: bool = False) -> int:
+    """COPY units into ``admin_unit`` (no commit).
+
+    ``replace_prefix`` deletes every unit whose code starts with it first (a whole city);
+    ``upsert`` updates units that already exist in place, so their children survive.
+    """
     units = list(units)
     with conn.cursor() as cur:
         if replace_prefix:
             cur.execute("DELETE FROM admin_unit WHERE code LIKE %s", (replace_prefix + "%",))
-        if replace_codes:
-            cur.execute("DELETE FROM admin_unit WHERE code = ANY(%s)", (list(replace_codes),))
         if not units:
             return 0
         geoms = np.array([as_multipolygon(u.geom) for u in units], dtype=object)
@@ -138,8 +143,19 @@ def store_units(conn: Connection, units: Iterable[Unit], *, replace_prefix: str 
             buf.write("\t".join(_text(v) for v in row))
             buf.write("\n")
         buf.seek(0)
-        cur.copy_expert(
-            "COPY admin_unit (code, level, parent_code, name, geom, geom_display, area_m2,"
-            " population, attrs) FROM STDIN", buf)
+        if not upsert:
+            cur.copy_expert(f"COPY admin_unit ({COLUMNS}) FROM STDIN", buf)
+        else:
+            cur.execute("CREATE TEMP TABLE admin_unit_stage (LIKE admin_unit) ON COMMIT DROP")
+            cur.copy_expert(f"COPY admin_unit_stage ({COLUMNS}) FROM STDIN", buf)
+            cur.execute(
+                f"INSERT INTO admin_unit ({COLUMNS}) SELECT {COLUMNS} FROM admin_unit_stage"
+                " ON CONFLICT (code) DO UPDATE SET level = excluded.level,"
+                " parent_code = excluded.parent_code, name = excluded.name,"
+                " geom = excluded.geom, geom_display = excluded.geom_display,"
+                " area_m2 = excluded.area_m2,"
+                " population = coalesce(excluded.population, admin_unit.population),"
+                " attrs = admin_unit.attrs || excluded.attrs")
+            cur.execute("DROP TABLE admin_unit_stage")
     log.info("stored %d admin units", len(units))
     return len(units)
