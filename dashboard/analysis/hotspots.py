@@ -302,6 +302,16 @@ def baseline_period(start: datetime, end: datetime) -> timedelta:
     return WEEK * max(1, math.ceil((end - start) / WEEK))
 
 
+def baseline_weeks(conn: Connection, prefix: str, start: datetime, period: timedelta,
+                   weeks: int) -> int:
+    """How many of the ``weeks`` baseline copies lie wholly after the scope's first data."""
+    row = sql.one(conn, sql.DATA_START, {"prefix": prefix})
+    first = row["first"] if row else None
+    if first is None:
+        return 0
+    return max(0, min(weeks, int((start - first) // period)))
+
+
 def poisson_surprise(count: Any, expected: Any) -> tuple[np.ndarray, np.ndarray]:
     """Upper-tail Poisson p = P(X >= count | expected) and its score -log10 p."""
     x = np.asarray(count, dtype=float)
@@ -319,9 +329,11 @@ def emerging_hotspots(conn: Connection, start: datetime, end: datetime, *,
     """Grids whose count in the window is surprising against their own baseline (Poisson, FDR).
 
     The baseline is the same hours ``weeks`` times back (shifted by whole weeks, at least
-    the window length). Expected = (baseline cases + ``prior`` × the scope's mean baseline
-    per grid) / (weeks + ``prior``), floored at half a case over the baseline, so a grid
-    with an empty history is compared with the typical grid rather than with zero.
+    the window length); copies before the roll-up's first hour are left out (``params.weeks``
+    says how many were used; with none, nothing is flagged).
+    Expected = (baseline cases + ``prior`` × the scope's mean baseline per grid) /
+    (weeks + ``prior``), floored at half a case over the baseline, so a grid with an empty
+    history is compared with the typical grid rather than with zero.
     Returns ``{"method", "params", "n_grids", "n_emerging", "items"}``; ``items`` every grid
     ranked by score (-log10 p) with ``count``, ``baseline`` (mean per period), ``expected``,
     ``ratio``, ``score``, ``p``, ``q`` and ``kind`` ("emerging" or None).
@@ -332,11 +344,20 @@ def emerging_hotspots(conn: Connection, start: datetime, end: datetime, *,
     p = _params(unit, start, end, category, channel)
     current = window_counts(conn, start, end, unit=unit, category=category, channel=channel)
     period = baseline_period(start, end)
-    found = sql.rows(conn, sql.baseline_counts_sql(p["category"], p["channel"]),
-                     {**p, "weeks": int(weeks), "period": period})
-    base = {r["grid_code"]: int(r["n"]) for r in found}
-    result = emerging_values(layer.codes, current, base, weeks=weeks, alpha=alpha,
+    used = baseline_weeks(conn, p["prefix"], start, period, weeks)
+    base: dict[str, int] = {}
+    if used:
+        found = sql.rows(conn, sql.baseline_counts_sql(p["category"], p["channel"]),
+                         {**p, "weeks": used, "period": period})
+        base = {r["grid_code"]: int(r["n"]) for r in found}
+    result = emerging_values(layer.codes, current, base, weeks=max(used, 1), alpha=alpha,
                              min_count=min_count, prior=prior)
+    if not used:   # no history yet: nothing can be called surprising
+        for r in result["items"]:
+            r["kind"] = None
+        result["n_emerging"] = 0
+    result["params"]["weeks_requested"] = weeks
+    result["params"]["weeks"] = used
     info = _grid_info(conn, [r["grid_code"] for r in result["items"] if r["kind"]])
     for r in result["items"]:
         r.update(_label(info.get(r["grid_code"])))

@@ -119,3 +119,10 @@ def baseline_counts_sql(category: str | None, channel: str | None) -> str:
           ON h.hour >= %(start)s - s.k * %(period)s AND h.hour < %(end)s - s.k * %(period)s
         WHERE h.grid_code LIKE %(prefix)s AND h.grid_code <> ''{hourly_filter(category, channel)}
         GROUP BY h.grid_code"""
+
+
+# The first hour the roll-up holds for the scope: baseline weeks before it are unknown, not zero.
+# (ORDER BY hour LIMIT 1 walks the hour index and stops at the first matching row.)
+DATA_START = """
+    SELECT hour AS first FROM event_hourly
+    WHERE grid_code LIKE %(prefix)s AND grid_code <> '' ORDER BY hour LIMIT 1"""

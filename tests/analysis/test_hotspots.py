@@ -175,6 +175,7 @@ def test_emerging_hotspot_against_its_own_baseline(conn, lattice):
     for week in range(1, 5):
         hour = WINDOW_START - timedelta(days=7 * week) + timedelta(hours=1)
         insert_counts(conn, {busy: 2, steady: 10}, hour)
+    insert_counts(conn, {lattice[99]: 1}, WINDOW_START - timedelta(days=40))  # history start
     # noise outside the baseline hours must not count
     insert_counts(conn, {newcomer: 50}, WINDOW_START - timedelta(days=7, hours=6))
     insert_counts(conn, {busy: 14, newcomer: 9, steady: 11}, WINDOW_START + timedelta(hours=2))
@@ -199,6 +200,20 @@ def test_emerging_hotspot_against_its_own_baseline(conn, lattice):
     # q-values are BH over every grid in scope
     np.testing.assert_allclose([by_code[c]["q"] for c in lattice],
                                hotspots.bh_qvalues([by_code[c]["p"] for c in lattice]))
+
+
+def test_emerging_uses_only_weeks_with_history(conn, lattice):
+    grid = lattice[42]
+    insert_counts(conn, {grid: 12}, WINDOW_START + timedelta(hours=1))
+    none = hotspots.emerging_hotspots(conn, WINDOW_START, WINDOW_END, unit=CITY)
+    assert none["params"]["weeks"] == 0 and none["n_emerging"] == 0
+    # two weeks of history (the roll-up starts 15 days back): the mean is over two copies
+    insert_counts(conn, {grid: 2}, WINDOW_START - timedelta(days=14))
+    insert_counts(conn, {grid: 4}, WINDOW_START - timedelta(days=7))
+    two = hotspots.emerging_hotspots(conn, WINDOW_START, WINDOW_END, unit=CITY)
+    assert two["params"]["weeks"] == 2 and two["params"]["weeks_requested"] == 4
+    row = next(r for r in two["items"] if r["grid_code"] == grid)
+    assert row["baseline"] == 3.0 and row["kind"] == "emerging"
 
 
 def test_baseline_shift_is_whole_weeks_at_least_the_window():
