@@ -112,7 +112,7 @@ def float_field(rec: dict[str, Any], key: str, lo: float, hi: float) -> float | 
     except (TypeError, ValueError):
         raise Reject(f"malformed {key}: {value!r} is not a number") from None
     if math.isnan(number) or not lo <= number <= hi:
-        raise Reject(f"{key} {value!r} out of range [{lo:g}, {hi:g}]")
+        raise Reject(f"{key} {value} out of range [{lo:g}, {hi:g}]")
     return number
 
 
