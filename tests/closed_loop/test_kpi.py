@@ -1,0 +1,215 @@
+"""KPIs at grid / community / district / city: hand-computed values, levels adding up, and
+agreement with a direct count from `event` (isolated database, see conftest.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from dashboard.kpi import baseline_kpis, children_kpis, unit_kpis
+
+TZ = ZoneInfo("Asia/Shanghai")
+START, END = datetime(2019, 3, 1, tzinfo=TZ), datetime(2019, 4, 1, tzinfo=TZ)
+ADDITIVE = ("received", "closed", "overdue_open", "due_2h", "rated")
+
+
+def t(*args: int) -> datetime:
+    return datetime(*args, tzinfo=TZ)
+
+
+def insert_events(conn: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert events by SQL, then refresh the roll-ups the way the ETL does after a batch."""
+    with conn.cursor() as cur:
+        for r in rows:
+            closed = r.get("closed_at")
+            cur.execute(
+                "INSERT INTO event (source, source_id, category, major, grid_code, reported_at,"
+                " closed_at, deadline_at, status, status_at, reopened_count, extended_count,"
+                " satisfaction, deadline_provisional)"
+                " VALUES (%s, %s, '0101', '01', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (r.get("source", "grid_worker"), r["id"], r["grid"], r["reported"], closed,
+                 r.get("deadline"), r.get("status", "closed" if closed else "dispatched"),
+                 closed or r["reported"], r.get("reopened", 0), r.get("extended", 0),
+                 r.get("satisfaction"), r.get("provisional", False)))
+        cur.execute(
+            "SELECT refresh_event_hourly(array_agg(coalesce(grid_code, '')),"
+            " array_agg(date_trunc('hour', reported_at))) FROM event WHERE source_id = ANY(%s)",
+            ([r["id"] for r in rows],))
+    conn.commit()
+
+
+@pytest.fixture(scope="module")
+def places(loop_url: str, loop_city: dict) -> dict[str, str]:
+    """g1, g2: two grids of one community of district A; g3: district A, another street;
+    g4: a grid of district B."""
+    grids = loop_city["grid"]
+    by_community: dict[str, list[str]] = {}
+    for g in grids:
+        by_community.setdefault(g[:12], []).append(g)
+    c1 = next(c for c, gs in sorted(by_community.items()) if len(gs) >= 2)
+    g1, g2 = by_community[c1][:2]
+    g3 = next(g for g in grids if g[:6] == c1[:6] and g[:9] != c1[:9])
+    g4 = next(g for g in grids if g[:6] != c1[:6])
+    return {"g1": g1, "g2": g2, "g3": g3, "g4": g4}
+
+
+@pytest.fixture(scope="module")
+def march(loop_url: str, places: dict[str, str]) -> dict[str, str]:
+    """Nine hand-made cases around March 2019 (local time); see the expectations below."""
+    from cityscreen import db
+
+    p = places
+    rows = [
+        # 1: closed after 4 h, on time, hotline rated 5
+        dict(id="k1", grid=p["g1"], reported=t(2019, 3, 5, 10), closed_at=t(2019, 3, 5, 14),
+             deadline=t(2019, 3, 6, 10), source="hotline_12345", satisfaction=5),
+        # 2: closed after 48 h, late, rated 2
+        dict(id="k2", grid=p["g1"], reported=t(2019, 3, 10, 9), closed_at=t(2019, 3, 12, 9),
+             deadline=t(2019, 3, 11, 9), source="hotline_12345", satisfaction=2),
+        # 3: still open, deadline 16 Mar passed → overdue at the window's end
+        dict(id="k3", grid=p["g2"], reported=t(2019, 3, 15, 8), deadline=t(2019, 3, 16, 8)),
+        # 4: first hours of the window (a partial UTC day), 10 h, no deadline = on time, extended
+        dict(id="k4", grid=p["g3"], reported=t(2019, 3, 1, 2), closed_at=t(2019, 3, 1, 12),
+             extended=1),
+        # 5: last hour of the window, closed only on 2 Apr (after `to`); due 1 Apr 01:00
+        dict(id="k5", grid=p["g4"], reported=t(2019, 3, 31, 23), closed_at=t(2019, 4, 2, 9),
+             deadline=t(2019, 4, 1, 1)),
+        # 6: 1.5 h, on time, was reopened once
+        dict(id="k6", grid=p["g4"], reported=t(2019, 3, 20, 12), closed_at=t(2019, 3, 20, 13, 30),
+             deadline=t(2019, 3, 21, 12), reopened=1),
+        # 7: no location (hotline by address), 24 h, closed exactly at its deadline, rated 4
+        dict(id="k7", grid=None, reported=t(2019, 3, 8, 12), closed_at=t(2019, 3, 9, 12),
+             deadline=t(2019, 3, 9, 12), source="hotline_12345", satisfaction=4),
+        # 8: reported the day before the window: not in it
+        dict(id="k8", grid=p["g2"], reported=t(2019, 2, 28, 23), closed_at=t(2019, 3, 1, 1)),
+        # 9: closed 5 Apr (after `to`), deadline 26 Mar → open and overdue at the window's end
+        dict(id="k9", grid=p["g1"], reported=t(2019, 3, 25, 10), closed_at=t(2019, 4, 5, 10),
+             deadline=t(2019, 3, 26, 10)),
+    ]
+    conn = db.connect(loop_url)
+    try:
+        insert_events(conn, rows)
+    finally:
+        conn.close()
+    return places
+
+
+def test_city_hand_computed(kconn: Any, march: dict[str, str]) -> None:
+    k = unit_kpis(kconn, None, START, END)
+    assert k["received"] == 8                      # 1–7 and 9
+    assert k["closed"] == 5                        # 1, 2, 4, 6, 7 (5 and 9 closed after `to`)
+    assert k["closure_rate"] == pytest.approx(5 / 8)
+    assert k["on_time_rate"] == pytest.approx(4 / 5)  # all but 2
+    assert k["median_handling_hours"] == pytest.approx(10.0)  # 1.5, 4, 10, 24, 48
+    assert k["mean_handling_hours"] == pytest.approx(87.5 / 5)
+    assert k["overdue_open"] == 2                  # 3 and 9 at 1 Apr 00:00
+    assert k["due_2h"] == 1                        # 5, due 01:00
+    assert k["reopen_rate"] == pytest.approx(1 / 8)
+    assert k["extension_rate"] == pytest.approx(1 / 8)
+    assert k["satisfaction"] == pytest.approx(2 / 3)  # 5 and 4 of 5, 2, 4
+    assert k["provisional"] is False
+    # The city's own code means the same as no code.
+    assert unit_kpis(kconn, "420600", START, END) == k
+
+
+def test_district_community_grid_hand_computed(kconn: Any, march: dict[str, str]) -> None:
+    a, b = march["g1"][:6], march["g4"][:6]
+    ka = unit_kpis(kconn, a, START, END)
+    assert (ka["received"], ka["closed"], ka["overdue_open"]) == (5, 3, 2)   # 1,2,3,4,9
+    assert ka["median_handling_hours"] == pytest.approx(10.0)                 # 4, 10, 48
+    kb = unit_kpis(kconn, b, START, END)
+    assert (kb["received"], kb["closed"], kb["due_2h"]) == (2, 1, 1)          # 5, 6
+    assert kb["median_handling_hours"] == pytest.approx(1.5)
+    assert kb["reopen_rate"] == pytest.approx(0.5)
+    kc = unit_kpis(kconn, march["g1"][:12], START, END)
+    assert (kc["received"], kc["closed"]) == (4, 2)                           # 1, 2, 3, 9
+    assert kc["median_handling_hours"] == pytest.approx(26.0)                 # (4 + 48) / 2
+    kg = unit_kpis(kconn, march["g1"], START, END)
+    assert (kg["received"], kg["closed"], kg["overdue_open"]) == (3, 2, 1)    # 1, 2, 9
+    assert kg["on_time_rate"] == pytest.approx(0.5)
+
+
+def _direct_count(conn: Any, prefix: str | None) -> tuple[int, int]:
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(*), count(*) FILTER (WHERE status = 'closed' AND closed_at < %s)"
+            " FROM event WHERE reported_at >= %s AND reported_at < %s"
+            " AND (%s::text IS NULL OR grid_code LIKE %s || '%%')",
+            (END, START, END, prefix, prefix))
+        return cur.fetchone()
+
+
+def _check_children_add_up(conn: Any, code: str | None) -> None:
+    parent = unit_kpis(conn, code, START, END)
+    kids = children_kpis(conn, code, START, END)
+    for field in ADDITIVE if kids else ():  # a grid has no children
+        assert sum(c["kpis"][field] for c in kids) == parent[field], (code, field)
+    assert (parent["received"], parent["closed"]) == _direct_count(conn, code)
+    assert parent == pytest.approx(baseline_kpis(conn, code, START, END)), code
+    for c in kids:
+        if c["unit"] is not None:
+            assert c["kpis"] == pytest.approx(unit_kpis(conn, c["unit"], START, END)), c["unit"]
+
+
+def test_levels_add_up_and_match_event(kconn: Any, march: dict[str, str]) -> None:
+    g1 = march["g1"]
+    for code in (None, g1[:6], g1[:9], g1[:12], g1):
+        _check_children_add_up(kconn, code)
+    kids = children_kpis(kconn, None, START, END)
+    nowhere = [c for c in kids if c["unit"] is None]
+    assert len(nowhere) == 1 and nowhere[0]["kpis"]["received"] == 1  # case 7
+    assert {c["unit"] for c in kids if c["kpis"]["received"]} == {
+        march["g1"][:6], march["g4"][:6], None}
+    assert children_kpis(kconn, g1, START, END) == []
+
+
+def test_partial_days_and_channel_filter(kconn: Any, march: dict[str, str]) -> None:
+    # A window with no whole UTC day is answered from `event` alone.
+    k = unit_kpis(kconn, None, t(2019, 3, 5, 9), t(2019, 3, 5, 20))
+    assert (k["received"], k["closed"], k["median_handling_hours"]) == (1, 1, 4.0)
+    h = unit_kpis(kconn, None, START, END, {"channel": "hotline_12345"})
+    assert (h["received"], h["closed"], h["satisfaction"]) == (3, 3, pytest.approx(2 / 3))
+    assert h["median_handling_hours"] == pytest.approx(24.0)  # 4, 24, 48
+    assert h == pytest.approx(baseline_kpis(kconn, None, START, END, {"channel": "hotline_12345"}))
+
+
+def test_extended_then_closed_on_time_and_reopened(kconn: Any, march: dict[str, str]) -> None:
+    g = march["g2"]
+    # June 2019, only these two cases. A: 0101 暴露垃圾 due in 2 h (12:00), extended (延期) to
+    # 3 Jun 12:00, closed 3 Jun 11:00 → on time against the extended deadline.
+    # B: closed 5 Jun, reopened (重办: closed_at cleared, back to dispatched), closed again 7 Jun.
+    insert_events(kconn, [
+        dict(id="ext-A", grid=g, reported=t(2019, 6, 1, 10), closed_at=t(2019, 6, 3, 11),
+             deadline=t(2019, 6, 3, 12), extended=1),
+        dict(id="reo-B", grid=g, reported=t(2019, 6, 4, 10), closed_at=t(2019, 6, 7, 10),
+             deadline=t(2019, 6, 5, 10), reopened=1),
+    ])
+    k = unit_kpis(kconn, None, t(2019, 6, 1), t(2019, 7, 1))
+    assert (k["received"], k["closed"]) == (2, 2)
+    assert k["on_time_rate"] == pytest.approx(0.5)       # A on time, B late
+    assert k["extension_rate"] == pytest.approx(0.5)
+    assert k["reopen_rate"] == pytest.approx(0.5)
+    assert k["median_handling_hours"] == pytest.approx((49 + 72) / 2)
+    # While B is reopened and not yet closed again it is open, not closed.
+    with kconn.cursor() as cur:
+        cur.execute("UPDATE event SET status = 'dispatched', closed_at = NULL"
+                    " WHERE source_id = 'reo-B'")
+        cur.execute("SELECT refresh_event_hourly(ARRAY[%s], ARRAY[%s::timestamptz])",
+                    (g, t(2019, 6, 4, 10)))
+    k = unit_kpis(kconn, None, t(2019, 6, 1), t(2019, 7, 1))
+    assert (k["received"], k["closed"], k["overdue_open"]) == (2, 1, 1)
+    assert k["median_handling_hours"] == pytest.approx(49.0)
+    kconn.rollback()
+
+
+def test_provisional_flag(kconn: Any, march: dict[str, str]) -> None:
+    # A case whose deadline fell into a year the calendar did not know.
+    insert_events(kconn, [dict(id="prov-1", grid=march["g3"], reported=t(2019, 9, 3, 10),
+                               deadline=t(2019, 9, 10, 10), provisional=True)])
+    for code in (None, march["g3"][:6], march["g3"]):
+        k = unit_kpis(kconn, code, t(2019, 9, 1), t(2019, 10, 1))
+        assert k["received"] == 1 and k["provisional"] is True
+    assert unit_kpis(kconn, None, START, END)["provisional"] is False
