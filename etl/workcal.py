@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -57,6 +58,30 @@ def _day_number(d: date) -> int:
     return (d - _EPOCH).days
 
 
+_FIRST_DAY = _day_number(date(FIRST_YEAR, 1, 1))
+
+
+def _package_workday(d: date) -> bool:
+    """Working day by the package (its years) or Monday–Friday (other years)."""
+    if d.year in PACKAGE_YEARS:
+        if d in _PKG_WORKDAYS:
+            return True
+        if d in _PKG_HOLIDAYS:
+            return False
+    return d.weekday() < 5
+
+
+@lru_cache(maxsize=1)
+def _base_working_days() -> np.ndarray:
+    """Working-day flags for every day of the table without overrides (built once per process)."""
+    first = date(FIRST_YEAR, 1, 1)
+    n = (date(LAST_YEAR, 12, 31) - first).days + 1
+    flags = np.fromiter((_package_workday(first + timedelta(i)) for i in range(n)),
+                        dtype=bool, count=n)
+    flags.setflags(write=False)
+    return flags
+
+
 class WorkCalendar:
     """Working days and office hours, precomputed as arrays for vectorised deadline arithmetic."""
 
@@ -84,12 +109,12 @@ class WorkCalendar:
         unknown = np.array([y not in self.known_years for y in years], dtype=np.int64)
         self._unknown_cum = np.cumsum(unknown)  # index y - FIRST_YEAR; count of unknown years <= y
 
-        first, last = date(FIRST_YEAR, 1, 1), date(LAST_YEAR, 12, 31)
-        n = (last - first).days + 1
-        days = [first + timedelta(i) for i in range(n)]
-        working = np.fromiter((self._is_workday(d) for d in days), dtype=bool, count=n)
-        self._first_day = _day_number(first)
-        self._workdays = np.flatnonzero(working).astype(np.int64) + self._first_day
+        working = _base_working_days().copy()
+        for d, kind in self.overrides.items():
+            if FIRST_YEAR <= d.year <= LAST_YEAR:
+                working[_day_number(d) - _FIRST_DAY] = kind == "workday"
+        self._first_day = _FIRST_DAY
+        self._workdays = np.flatnonzero(working).astype(np.int64) + _FIRST_DAY
 
     @classmethod
     def from_db(cls, conn: Any, office_hours: Sequence[tuple[int, int]] | None = None,
@@ -105,12 +130,7 @@ class WorkCalendar:
         kind = self.overrides.get(d)
         if kind is not None:
             return kind == "workday"
-        if d.year in PACKAGE_YEARS:
-            if d in _PKG_WORKDAYS:
-                return True
-            if d in _PKG_HOLIDAYS:
-                return False
-        return d.weekday() < 5
+        return _package_workday(d)
 
     def is_workday(self, d: date) -> bool:
         """True when ``d`` is a working day (holiday table, then package, then Mon–Fri)."""
