@@ -51,6 +51,15 @@ def _print_summary(summary: Any, as_json: bool) -> None:
         click.echo(f"  see all: cityscreen load report --batch {summary.batch_id}", err=True)
 
 
+def _check_crs(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from geo.coords import normalize_crs
+
+    try:
+        return normalize_crs(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def _run_load(feed: str, file: Path, *, crs: str, strict: bool, as_json: bool, encoding: str,
               fmt: str | None = None, mapping: Path | None = None) -> None:
     from etl.pipeline import LoadError, load_file
@@ -80,7 +89,7 @@ def _load_command(feed: str, columns: tuple[tuple[str, bool, str], ...], summary
     @click.command(feed, help=f"{summary}\n\nColumns (CSV header or JSON keys; others go to "
                               f"attrs):{_columns_help(columns)}{extra_help}")
     @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-    @click.option("--crs", default="wgs84", show_default=True,
+    @click.option("--crs", default="wgs84", show_default=True, callback=_check_crs,
                   help="Coordinate system of rows without a crs column: wgs84, cgcs2000, "
                        "gcj02, bd09.")
     @click.option("--strict", is_flag=True, help="Any rejected row aborts the batch (exit 1).")
@@ -107,7 +116,7 @@ def _hotline_command() -> click.Command:
                   show_default=True, help="Input format.")
     @click.option("--mapping", type=click.Path(dir_okay=False, path_type=Path),
                   help="Open311 service_code → category mapping file.")
-    @click.option("--crs", default="wgs84", show_default=True,
+    @click.option("--crs", default="wgs84", show_default=True, callback=_check_crs,
                   help="Coordinate system of rows without a crs column.")
     @click.option("--strict", is_flag=True, help="Any rejected row aborts the batch (exit 1).")
     @click.option("--json", "as_json", is_flag=True, help="Print the batch summary as JSON.")
