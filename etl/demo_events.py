@@ -124,12 +124,12 @@ DEPTS: dict[str, tuple[tuple[str, float], ...]] = {
 DEFAULT_DEPTS = (("{street}办事处", 1.0),)
 
 # Lifecycle rates (fractions of cases).
-P_STUCK = 0.012  # never resolved: the long-overdue tail
+P_STUCK = 0.012  # dragging on for several deadlines: the overdue tail
 P_EXTENDED = 0.03
 P_RETURNED = 0.025
 P_REOPENED = 0.02
-RESOLVE_MEDIAN = 0.32  # of the deadline, after dispatch
-RESOLVE_SIGMA = 0.62  # lognormal spread: ~3 % of cases miss their deadline
+RESOLVE_MEDIAN = 0.35  # time to close, as a fraction of the time the deadline allows
+RESOLVE_SIGMA = 0.55  # lognormal spread: ~3 % of cases close after their deadline
 
 # ---------------------------------------------------------------- city context
 
@@ -153,6 +153,21 @@ class CityContext:
     cat_deadline_h: NDArray[np.float64]  # deadline in wall-clock hours (work time approximated)
     major_codes: list[str]
     center: tuple[float, float]
+    cat_rule_value: NDArray[np.float64] | None = None  # the category's deadline rule
+    cat_rule_unit: NDArray[np.object_] | None = None
+    calendar: Any = None  # etl.workcal.WorkCalendar: the deadlines the pipeline will compute
+
+    def deadlines(self, reported: NDArray[np.float64], cat: NDArray[np.int32]
+                  ) -> NDArray[np.float64]:
+        """Deadline (epoch seconds) of cases reported at ``reported`` in subitems ``cat``."""
+        approx = reported + self.cat_deadline_h[cat] * HOUR
+        if self.calendar is None or self.cat_rule_value is None or len(reported) == 0:
+            return approx
+        starts = pd.to_datetime(reported, unit="s", utc=True)
+        at, _ = self.calendar.deadlines(starts, self.cat_rule_value[cat],
+                                        self.cat_rule_unit[cat])  # type: ignore[index]
+        exact = at.as_unit("s").asi8.astype(np.float64)
+        return np.where(at.isna(), approx, exact)
 
 
 POOL = 256
@@ -225,6 +240,8 @@ def load_city(conn: Connection, city_code: str | None = None, seed: int = 1) -> 
     weight = weight / weight.sum()
     pools_lon, pools_lat = _point_pools(geoms, np.random.default_rng([seed, 7]))
     deadline_h = np.array([wall_hours(c[3], c[4]) for c in cats])
+    from etl.workcal import WorkCalendar
+
     return CityContext(
         city_code=city_code, city_name=city_name,
         grid_codes=np.array([g[0] for g in grids]),
@@ -235,6 +252,9 @@ def load_city(conn: Connection, city_code: str | None = None, seed: int = 1) -> 
         cat_codes=np.array([c[0] for c in cats]), cat_names=[c[1] for c in cats],
         cat_major=np.array([c[2] for c in cats]), cat_deadline_h=deadline_h,
         major_codes=sorted({c[2] for c in cats}), center=center,
+        cat_rule_value=np.array([float(c[3]) for c in cats]),
+        cat_rule_unit=np.array([c[4] for c in cats], dtype=object),
+        calendar=WorkCalendar.from_db(conn),
     )
 
 
@@ -495,38 +515,40 @@ def _lifecycle(ctx: CityContext, rng: np.random.Generator, cols: dict[str, NDArr
     n = len(cols["reported"])
     ch = cols["channel"]
     t0 = cols["reported"]
-    dl = ctx.cat_deadline_h[cols["cat"]] * HOUR
-    if ch.size and (ch == VIDEO_AI).any():
-        dl = np.where(ch == VIDEO_AI, np.minimum(dl, 8 * HOUR), dl)
+    deadline = ctx.deadlines(t0, cols["cat"])
+    dl = np.maximum(deadline - t0, 1800.0)  # wall-clock time allowed
+    # Total time to 结案 per case: most well inside the deadline, a few percent late.
+    total = _lognormal(rng, RESOLVE_MEDIAN * dl, RESOLVE_SIGMA, n)
     acc_median = np.select([ch == GRID_WORKER, ch == HOTLINE], [120.0, 420.0], 600.0)
-    accepted = t0 + 30 + _lognormal(rng, acc_median, 0.7, n)
-    dispatched = accepted + 60 + _lognormal(rng, 900.0, 0.8, n)
-    deadline = t0 + dl
+    accepted = t0 + np.minimum(30 + _lognormal(rng, acc_median, 0.7, n), 0.04 * total)
+    dispatched = accepted + np.minimum(60 + _lognormal(rng, 900.0, 0.8, n), 0.08 * total)
     # 回退: a few cases go back once and are dispatched again, to another department.
-    returned = np.where(rng.random(n) < P_RETURNED, dispatched + _lognormal(rng, 1800, 0.6, n),
-                        np.nan)
-    redispatched = returned + _lognormal(rng, 1200, 0.6, n)
-    work_from = np.where(np.isnan(redispatched), dispatched, redispatched)
+    ret_mask = rng.random(n) < P_RETURNED
+    returned = np.where(ret_mask, dispatched + np.minimum(_lognormal(rng, 1800, 0.6, n),
+                                                          0.1 * total), np.nan)
+    redispatched = returned + np.minimum(_lognormal(rng, 1200, 0.6, n), 0.05 * total)
     # 延期: the department asks for more time before the deadline; the work then takes longer.
     extended_mask = rng.random(n) < P_EXTENDED
-    extended = np.where(extended_mask, work_from + 0.5 * (deadline - work_from).clip(600), np.nan)
+    total = np.where(extended_mask, _lognormal(rng, 1.2 * dl, 0.25, n), total)
+    extended = np.where(extended_mask, t0 + np.minimum(0.6 * dl, 0.5 * total), np.nan)
     new_deadline = np.where(extended_mask, deadline + dl, np.nan)
-    work = _lognormal(rng, RESOLVE_MEDIAN * dl, RESOLVE_SIGMA, n)
-    work = np.where(extended_mask, _lognormal(rng, 1.1 * dl, 0.3, n), work)
-    resolved = work_from + 300 + work
-    stuck = rng.random(n) < P_STUCK
-    resolved[stuck] = np.nan
+    # The long tail: a few cases drag on for several deadlines (still open if recent).
+    stuck = (rng.random(n) < P_STUCK) & ~extended_mask
+    total = np.where(stuck, dl * rng.uniform(2.0, 12.0, n), total)
+    closed = t0 + total
+    resolved = t0 + total * rng.uniform(0.6, 0.85, n)
+    verified = resolved + (closed - resolved) * rng.uniform(0.5, 0.9, n)
     final_deadline = np.where(extended_mask, new_deadline, deadline)
-    # 督办: overdue cases are escalated shortly after their deadline passes.
-    late = np.isnan(resolved) | (resolved > final_deadline + 1800)
-    escalated = np.where(late, final_deadline + _lognormal(rng, 1800, 0.5, n), np.nan)
-    verified = resolved + _lognormal(rng, 1.5 * HOUR, 0.8, n)
-    closed = verified + _lognormal(rng, 1200, 0.8, n)
-    # 重办: the caller or an inspector is not satisfied; the case runs through once more.
+    # 督办: overdue cases are escalated after their deadline passes (before they are closed).
+    late = np.isnan(closed) | (closed > final_deadline + 600)
+    delay = _lognormal(rng, 1800, 0.5, n)
+    delay = np.where(np.isnan(closed), delay, np.minimum(delay, (closed - final_deadline) / 2))
+    escalated = np.where(late, final_deadline + delay, np.nan)
+    # 重办: the caller or an inspector is not satisfied; the case runs through once more
+    # (reopening puts it back at 派遣 dispatched).
     reopen_mask = (rng.random(n) < P_REOPENED) & ~np.isnan(closed)
     reopened = np.where(reopen_mask, closed + _lognormal(rng, 0.8 * DAY, 0.6, n), np.nan)
-    re_dispatched = reopened + _lognormal(rng, 1800, 0.6, n)
-    re_resolved = re_dispatched + _lognormal(rng, 0.3 * dl, 0.5, n)
+    re_resolved = reopened + _lognormal(rng, 0.3 * dl, 0.5, n)
     re_verified = re_resolved + _lognormal(rng, 1.2 * HOUR, 0.6, n)
     re_closed = re_verified + _lognormal(rng, 1200, 0.6, n)
     return {
@@ -534,7 +556,7 @@ def _lifecycle(ctx: CityContext, rng: np.random.Generator, cols: dict[str, NDArr
         "redispatched": redispatched, "extended": extended, "deadline": deadline,
         "new_deadline": new_deadline, "resolved": resolved, "escalated": escalated,
         "verified": verified, "closed": closed, "reopened": reopened,
-        "re_dispatched": re_dispatched, "re_resolved": re_resolved,
+"re_resolved": re_resolved,
         "re_verified": re_verified, "re_closed": re_closed,
     }
 
@@ -671,7 +693,7 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("accepted", "accepted"), ("dispatched", "dispatched"), ("returned", "returned"),
     ("redispatched", "dispatched"), ("extended", "extended"), ("escalated", "escalated"),
     ("resolved", "resolved"), ("verified", "verified"), ("closed", "closed"),
-    ("reopened", "reopened"), ("re_dispatched", "dispatched"), ("re_resolved", "resolved"),
+    ("reopened", "reopened"), ("re_resolved", "resolved"),
     ("re_verified", "verified"), ("re_closed", "closed"),
 )
 RETURNED_TO = "accepted"
@@ -701,7 +723,7 @@ def current_status(data: DemoData) -> NDArray[np.str_]:
         reached = np.isfinite(t) & (t <= data.end)
         if kind in ("extended", "escalated"):
             continue
-        to = {"returned": RETURNED_TO, "reopened": "accepted"}.get(kind, kind)
+        to = {"returned": RETURNED_TO, "reopened": "dispatched"}.get(kind, kind)
         status[reached] = to
     return status.astype(str)
 
@@ -792,9 +814,8 @@ def _write_hotline(data: DemoData, path: Path, sid: NDArray[Any], dept: NDArray[
         if m.any():
             lon[m], lat[m] = convert(lon[m], lat[m], "wgs84", system)
     status = current_status(data)[rows]
-    deadline = np.where(np.isfinite(cols["new_deadline"]) & (cols["extended"] <= data.end),
-                        cols["new_deadline"], cols["deadline"])
-    deadline_iso = _iso(deadline, off)
+    deadline_iso = _iso(cols["deadline"], off)  # the original one: extensions move it later
+    new_deadline_iso = _iso(cols["new_deadline"], off)
     intake = np.array([i for i, _ in INTAKE], dtype=object)[cols["intake"][rows]]
     # Updates: one JSON object per step, joined per ticket.
     hs = steps[np.isin(steps["row"].to_numpy(), rows)]
@@ -804,7 +825,8 @@ def _write_hotline(data: DemoData, path: Path, sid: NDArray[Any], dept: NDArray[
     step_dept = np.where(after_return, cols["dept2"][r], dept[r])
     frag = '{"status": "' + kind + '", "at": "' + _iso(hs["at"].to_numpy(), off) + '"'
     frag = np.where(kind == "dispatched", frag + ', "dept": ' + _json_strings(step_dept), frag)
-    frag = np.where(kind == "extended", frag + ', "deadline_at": "' + deadline_iso[r] + '"', frag)
+    frag = np.where(kind == "extended", frag + ', "deadline_at": "' + new_deadline_iso[r] + '"',
+                    frag)
     frag = frag + "}"
     order = np.argsort(r, kind="stable")  # steps are in time order; keep it within a ticket
     r_sorted = r[order]
@@ -914,7 +936,7 @@ def load_feeds(paths: dict[str, Path], *, progress: bool = False,
             continue
         with db.transaction() as conn:
             summary = pipeline.load_file(conn, feed, paths[feed], progress=progress)
-        summaries[feed] = dict(summary) if not isinstance(summary, dict) else summary
+        summaries[feed] = summary.as_json()
         if on_loaded:
             on_loaded(feed, summaries[feed])
     return summaries

@@ -119,3 +119,47 @@ def demo_feed() -> None:
 @click.group("ingest")
 def ingest_group() -> None:
     """Live ingest: watch a drop directory (the HTTP endpoint lives in the app server)."""
+
+
+@ingest_group.command("watch")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--once", is_flag=True,
+              help="Poll twice (the size-stability check), load what is complete, then exit.")
+@click.option("--interval", type=click.FloatRange(0.05, 3600), default=2.0, show_default=True,
+              help="Seconds between polls.")
+def ingest_watch(directory: Path, once: bool, interval: float) -> None:
+    """Load feed files dropped into DIRECTORY (监视目录入库).
+
+    \b
+    Name files <feed>-<anything>.csv|jsonl|json, feed one of
+    incidents, hotline, cameras, updates, alerts. Write them under a dotfile or *.part
+    name and rename when complete; a file is also taken only once its size is stable
+    across two polls. Each file is loaded as one batch and moved to done/ (committed,
+    rejects listed) or failed/ (nothing loaded) with <name>.report.json beside it.
+    When the database is down, files stay in DIRECTORY and are retried.
+    With --once the exit code is 1 if any file failed or had to be left for a retry.
+    """
+    from etl.watch import Outcome, WatchError, watch
+
+    def show(o: Outcome) -> None:
+        s = o.summary
+        if o.status == "done":
+            click.echo(f"入库 {o.name} → {o.moved_to}: 读入 {s.get('rows_in')}, 新增 "
+                       f"{s.get('loaded')}, 更新 {s.get('updated')}, 未变 {s.get('unchanged')}, "
+                       f"拒绝 {s.get('rejected')} ({s.get('seconds')} s)")
+        elif o.status == "failed":
+            click.echo(f"失败 {o.name} → {o.moved_to}: {o.error}", err=True)
+        else:
+            click.echo(f"稍后重试 {o.name}: {o.error}", err=True)
+
+    if not once:
+        click.echo(f"监视 {directory} (每 {interval:g} s; Ctrl-C 停止)")
+    try:
+        outcomes = watch(directory, interval=interval, once=once, on_outcome=show)
+    except WatchError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        click.echo("已停止")
+        return
+    if once and any(o.status != "done" for o in outcomes):
+        raise SystemExit(1)
