@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import select
+
 import psycopg2
 import pytest
 
@@ -99,8 +101,13 @@ def test_writer_bumps_data_version_and_notifies(database_url: str) -> None:
         with db.transaction() as conn, conn.cursor() as cur:
             cur.execute("SELECT bump_data_version(NULL)")
             version = cur.fetchone()[0]
-        listener.poll()
-        payloads = [n.payload for n in listener.notifies]
+        payloads: list[str] = []
+        for _ in range(50):  # delivery is asynchronous: wait up to 5 s for it
+            if select.select([listener], [], [], 0.1)[0]:
+                listener.poll()
+                payloads = [n.payload for n in listener.notifies]
+                if str(version) in payloads:
+                    break
         assert str(version) in payloads
     finally:
         listener.close()
