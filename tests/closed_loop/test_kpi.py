@@ -213,3 +213,18 @@ def test_provisional_flag(kconn: Any, march: dict[str, str]) -> None:
         k = unit_kpis(kconn, code, t(2019, 9, 1), t(2019, 10, 1))
         assert k["received"] == 1 and k["provisional"] is True
     assert unit_kpis(kconn, None, START, END)["provisional"] is False
+
+
+def test_rollups_follow_event_changes(kconn: Any, march: dict[str, str]) -> None:
+    # Delete case 6 and refresh its key the way the ETL does: the roll-up path must drop it.
+    with kconn.cursor() as cur:
+        cur.execute("DELETE FROM event WHERE source_id = 'k6'")
+        cur.execute("SELECT refresh_event_hourly(ARRAY[%s], ARRAY[%s::timestamptz])",
+                    (march["g4"], t(2019, 3, 20, 12)))
+        cur.execute("SELECT count(*) FROM kpi_dirty")
+        assert cur.fetchone()[0] == 0
+    k = unit_kpis(kconn, None, START, END)
+    assert (k["received"], k["closed"], k["reopen_rate"]) == (7, 4, 0.0)
+    assert k["median_handling_hours"] == pytest.approx((10 + 24) / 2)  # 4, 10, 24, 48
+    assert k == pytest.approx(baseline_kpis(kconn, None, START, END))
+    kconn.rollback()
