@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -46,12 +47,18 @@ def _fmt(key: str, value: Any) -> str:
     return str(value)
 
 
+def _width(text: str) -> int:
+    """Terminal columns: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 def _table(rows: list[tuple[str, dict[str, Any]]]) -> str:
     header = ["单位"] + [kpi.KPI_LABELS[k] for k in TABLE_KEYS]
     body = [[name] + [_fmt(k, kpis[k]) for k in TABLE_KEYS] for name, kpis in rows]
-    widths = [max(len(str(r[i])) for r in [header, *body]) for i in range(len(header))]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True))
-                     for r in [header, *body])
+    widths = [max(_width(r[i]) for r in [header, *body]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(c + " " * (w - _width(c)) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in [header, *body])
 
 
 @click.command("kpi")
