@@ -92,3 +92,24 @@ def served(dash_city: dict[str, Any], database_url: str) -> Iterator[Served]:
         yield app
     finally:
         app.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Headless Chromium (Debian's), one per test module."""
+    from tests.dashboard.browser import browser
+
+    with browser() as b:
+        yield b
+
+
+@pytest.fixture
+def page(chromium: Any) -> Iterator[Any]:
+    """A fresh 1920×1080 page (own context: no shared cache or history)."""
+    context = chromium.new_context(viewport={"width": 1920, "height": 1080})
+    p = context.new_page()
+    p.set_default_timeout(30_000)
+    try:
+        yield p
+    finally:
+        context.close()

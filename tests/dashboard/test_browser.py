@@ -1,0 +1,193 @@
+"""The dashboard in headless Chromium against a really served app and the real database."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from cityscreen import db
+from cityscreen.settings import get_settings
+from tests.dashboard.browser import choropleth_locations, rendered_features, wait_map_idle
+from tests.dashboard.conftest import Served
+from tests.dashboard.seed import insert_events
+
+pytestmark = pytest.mark.browser
+
+TILE = ".kpi-tile:first-child .kpi-value"
+
+
+def open_map(page: Any, url: str, graph: str = "map") -> None:
+    """Navigate and wait for the map to finish drawing."""
+    page.goto(url)
+    page.wait_for_selector(f"#{graph} .js-plotly-plot")
+    assert wait_map_idle(page, graph), "the map never became idle"
+
+
+def wait_locations(page: Any, want: list[str], timeout: float = 20.0) -> list[str]:
+    """Wait until the map's choropleth shows exactly ``want``."""
+    deadline = time.monotonic() + timeout
+    got: list[str] = []
+    while time.monotonic() < deadline:
+        try:
+            got = sorted(choropleth_locations(page))
+        except Exception:  # the page is being replaced by a navigation
+            got = []
+        if got == sorted(want):
+            return got
+        time.sleep(0.2)
+    raise AssertionError(f"map shows {got[:5]}… not {sorted(want)[:5]}…")
+
+
+def click_lonlat(page: Any, lon: float, lat: float, graph: str = "map") -> None:
+    """A real mouse click on the map at a geographic point."""
+    xy = page.evaluate(
+        """([id, lon, lat]) => {
+             const gd = document.querySelector('#' + id + ' .js-plotly-plot');
+             const map = gd._fullLayout.map._subplot.map;
+             const p = map.project([lon, lat]);
+             const r = map.getCanvas().getBoundingClientRect();
+             return [r.left + p.x, r.top + p.y]; }""", [graph, lon, lat])
+    page.mouse.move(xy[0], xy[1])
+    page.mouse.click(xy[0], xy[1])
+
+
+def children(city: Any, level: str, parent: str) -> list[str]:
+    return [c for c in city[level] if c.startswith(parent)]
+
+
+def test_overview_draws_the_citys_polygons(page: Any, served: Served,
+                                           dash_city: dict[str, Any]) -> None:
+    city = dash_city["city"]
+    open_map(page, served.base + "/")
+    assert sorted(choropleth_locations(page)) == sorted(city.district)
+    assert rendered_features(page) >= len(city.district)
+    assert page.locator(".kpi-tile").count() == 7
+    assert page.locator("#breadcrumb").inner_text().strip() == city.name
+
+
+def test_click_drills_down_to_a_grid_and_the_breadcrumb_goes_back(
+        page: Any, served: Served, dash_city: dict[str, Any]) -> None:
+    city = dash_city["city"]
+    open_map(page, served.base + "/")
+    # a real click on the map, inside a district (at an inner point of one of its grids)
+    grid = city.grid[len(city.grid) // 2]
+    district = grid[:6]
+    click_lonlat(page, *city.points[grid])
+    page.wait_for_url(re.compile(rf"unit={district}"))
+    wait_locations(page, children(city, "street", district))
+    # then down the ranking: street -> community -> grid
+    for code, level in ((grid[:9], "community"), (grid[:12], "grid")):
+        page.locator(f"button[id*='{code}']").click()
+        page.wait_for_url(re.compile(rf"unit={code}"))
+        wait_locations(page, children(city, level, code))
+    page.locator(f"button[id*='{grid}']").click()
+    page.wait_for_url(re.compile(rf"/grid/{grid}"))
+    page.wait_for_selector("#grid-cases .ag-row")
+    crumbs = page.locator("#breadcrumb a")
+    assert crumbs.count() == 4  # city, district, street, community (the grid is current)
+    crumbs.nth(1).click()  # back up to the district
+    page.wait_for_url(re.compile(rf"/\?unit={district}$"))
+    wait_locations(page, children(city, "street", district))
+    page.go_back()  # the browser's Back returns to the grid view
+    page.wait_for_url(re.compile(rf"/grid/{grid}"))
+    page.wait_for_selector("#grid-cases .ag-row")
+
+
+def test_a_url_reopens_the_same_view(page: Any, served: Served,
+                                     dash_city: dict[str, Any]) -> None:
+    city = dash_city["city"]
+    street = city.street[3]
+    open_map(page, f"{served.base}/?unit={street}&window=7d&metric=overdue&theme=desk&lang=en")
+    wait_locations(page, children(city, "community", street))
+    assert "theme-desk" in page.locator("#page-root").get_attribute("class")
+    assert page.locator("h1.title").inner_text() == "City operations"
+    assert page.locator("#breadcrumb > *:not(.crumb-sep)").count() == 3
+    assert "Overdue" in page.locator("#ctl-metric").inner_text()
+    assert "Last 7 days" in page.locator("#ctl-window").inner_text()
+
+
+def test_a_new_event_changes_a_tile_without_reload(page: Any, served: Served,
+                                                   dash_city: dict[str, Any]) -> None:
+    city = dash_city["city"]
+    district = city.district[2]
+    grid = children(city, "grid", district)[0]
+    open_map(page, f"{served.base}/?unit={district}")
+    before = int(page.locator(TILE).inner_text().replace(",", ""))
+    page.evaluate("() => { window.__sameDocument = true; }")
+    geometry_fetches: list[str] = []
+    page.on("request", lambda r: geometry_fetches.append(r.url) if "/geometry/" in r.url else None)
+    with db.transaction() as conn:
+        insert_events(conn, {grid: city.points[grid]}, 1, now=datetime.now(get_settings().tz),
+                      prefix=f"live-{uuid.uuid4().hex[:8]}", days=0.0005)
+        with conn.cursor() as cur:
+            cur.execute("SELECT bump_data_version(NULL)")
+    page.wait_for_function(
+        "([sel, n]) => parseInt(document.querySelector(sel).innerText.replace(/,/g, '')) === n",
+        arg=[TILE, before + 1], timeout=20_000)
+    assert page.evaluate("() => window.__sameDocument === true"), "the page was reloaded"
+    assert geometry_fetches == [], "a refresh must send values only, not geometry"
+
+
+@pytest.fixture
+def throwaway_app(database_url: str) -> Iterator[tuple[Served, str, str]]:
+    """An app on its own small database that the test can take away and give back."""
+    from geo.demo_city import generate, load
+    from geo.schema import migrate
+
+    name = f"cityscreen_test_stale_{uuid.uuid4().hex[:8]}"
+    admin = db.connect(db.with_database(database_url, "postgres"))
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    url = db.with_database(database_url, name)
+    conn = db.connect(url)
+    migrate(conn)
+    load(conn, generate(grids=30, seed=2))
+    conn.commit()
+    conn.close()
+    app = Served({**os.environ, "DATABASE_URL": url})
+    try:
+        yield app, name, url
+    finally:
+        app.stop()
+        with admin.cursor() as cur:
+            cur.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = %s", (name,))
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.close()
+
+
+def test_stale_banner_when_the_database_goes_and_comes_back(
+        page: Any, throwaway_app: tuple[Served, str, str], database_url: str) -> None:
+    app, name, _url = throwaway_app
+    open_map(page, app.base + "/")
+    shown = choropleth_locations(page)
+    assert len(shown) > 0
+    banner = page.locator("#stale-banner")
+    assert not banner.is_visible()
+    admin = db.connect(db.with_database(database_url, "postgres"))
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:  # take the database away from the app
+            cur.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = %s", (name,))
+        banner.wait_for(state="visible", timeout=20_000)
+        assert re.search(r"数据延迟 / data delayed since \d\d:\d\d", banner.inner_text())
+        assert choropleth_locations(page) == shown  # the last data stays on screen
+        health = page.request.get(app.base + "/healthz")
+        assert health.status == 503 and health.json()["database"] == "down"
+        with admin.cursor() as cur:  # and give it back
+            cur.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        banner.wait_for(state="hidden", timeout=20_000)
+        assert choropleth_locations(page) == shown
+    finally:
+        admin.close()
