@@ -31,12 +31,16 @@ from dashboard.analysis import sql
 log = logging.getLogger("cityscreen.analysis")
 
 Rule = Literal["queen", "rook"]
+Model = Literal["negbin", "poisson"]
 RULES = ("queen", "rook")
 Row = dict[str, Any]
 
 DEFAULT_ALPHA = 0.05          # false-discovery rate of the default threshold
 DEFAULT_WEEKS = 4             # baseline length of emerging hotspots
 DEFAULT_MIN_COUNT = 3         # an emerging hotspot needs at least this many cases
+DEFAULT_PRIOR = 0.5           # weight, in baseline periods, of the scope mean in a grid's rate
+MODELS = ("negbin", "poisson")
+DEFAULT_MODEL = "negbin"
 WEEK = timedelta(days=7)
 
 
@@ -312,6 +316,21 @@ def baseline_weeks(conn: Connection, prefix: str, start: datetime, period: timed
     return max(0, min(weeks, int((start - first) // period)))
 
 
+def negbin_surprise(count: Any, shape: Any, periods: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Upper-tail Gamma–Poisson predictive p and -log10 p.
+
+    A rate with a Gamma(``shape``, rate ``periods``) posterior gives a count that is
+    negative binomial with n = shape and p = periods / (periods + 1); its mean is
+    shape / periods, like the Poisson's, but its variance grows as the baseline shrinks.
+    """
+    x = np.asarray(count, dtype=float)
+    n = np.asarray(shape, dtype=float)
+    prob = np.asarray(periods, dtype=float) / (np.asarray(periods, dtype=float) + 1.0)
+    p = np.where(x > 0, stats.nbinom.sf(x - 1, n, prob), 1.0)
+    logp = np.where(x > 0, stats.nbinom.logsf(x - 1, n, prob), 0.0)
+    return p, -logp / math.log(10)
+
+
 def poisson_surprise(count: Any, expected: Any) -> tuple[np.ndarray, np.ndarray]:
     """Upper-tail Poisson p = P(X >= count | expected) and its score -log10 p."""
     x = np.asarray(count, dtype=float)
@@ -325,15 +344,18 @@ def emerging_hotspots(conn: Connection, start: datetime, end: datetime, *,
                       unit: str | None = None, category: str | None = None,
                       channel: str | None = None, weeks: int = DEFAULT_WEEKS,
                       alpha: float = DEFAULT_ALPHA, min_count: int = DEFAULT_MIN_COUNT,
-                      prior: float = 1.0) -> dict[str, Any]:
-    """Grids whose count in the window is surprising against their own baseline (Poisson, FDR).
+                      prior: float = DEFAULT_PRIOR, adjust: bool = True,
+                      model: Model = DEFAULT_MODEL) -> dict[str, Any]:
+    """Grids whose count in the window is surprising against their own baseline (FDR-corrected).
 
     The baseline is the same hours ``weeks`` times back (shifted by whole weeks, at least
     the window length); copies before the roll-up's first hour are left out (``params.weeks``
     says how many were used; with none, nothing is flagged).
     Expected = (baseline cases + ``prior`` × the scope's mean baseline per grid) /
     (weeks + ``prior``), floored at half a case over the baseline, so a grid with an empty
-    history is compared with the typical grid rather than with zero.
+    history is compared with the typical grid rather than with zero; with ``adjust`` it is
+    then scaled by the scope's total now over its baseline total (``params.scope_factor``),
+    so a city-wide rise (season, trend, weather) does not light up every busy grid.
     Returns ``{"method", "params", "n_grids", "n_emerging", "items"}``; ``items`` every grid
     ranked by score (-log10 p) with ``count``, ``baseline`` (mean per period), ``expected``,
     ``ratio``, ``score``, ``p``, ``q`` and ``kind`` ("emerging" or None).
@@ -351,7 +373,7 @@ def emerging_hotspots(conn: Connection, start: datetime, end: datetime, *,
                          {**p, "weeks": used, "period": period})
         base = {r["grid_code"]: int(r["n"]) for r in found}
     result = emerging_values(layer.codes, current, base, weeks=max(used, 1), alpha=alpha,
-                             min_count=min_count, prior=prior)
+                             min_count=min_count, prior=prior, adjust=adjust, model=model)
     if not used:   # no history yet: nothing can be called surprising
         for r in result["items"]:
             r["kind"] = None
@@ -369,14 +391,35 @@ def emerging_hotspots(conn: Connection, start: datetime, end: datetime, *,
 
 def emerging_values(codes: Any, current: dict[str, int], baseline: dict[str, int], *,
                     weeks: int = DEFAULT_WEEKS, alpha: float = DEFAULT_ALPHA,
-                    min_count: int = DEFAULT_MIN_COUNT, prior: float = 1.0) -> dict[str, Any]:
-    """Emerging-hotspot scores from per-grid counts (the database-free half)."""
+                    min_count: int = DEFAULT_MIN_COUNT, prior: float = DEFAULT_PRIOR,
+                    adjust: bool = True, model: Model = DEFAULT_MODEL) -> dict[str, Any]:
+    """Emerging-hotspot scores from per-grid counts (the database-free half).
+
+    Each grid's rate per period has a Gamma prior worth ``prior`` periods of the scope's mean
+    rate, updated by its ``weeks`` baseline copies: rate = (B + prior·m) / (weeks + prior).
+    ``model="poisson"`` tests the count against that rate as if it were known;
+    ``"negbin"`` (default) uses the Gamma–Poisson predictive, a negative binomial that also
+    carries the baseline's own sampling noise (wider when there are few baseline weeks).
+    """
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, not {model!r}")
     codes = list(codes)
     x = np.array([current.get(c, 0) for c in codes], dtype=float)
     b = np.array([baseline.get(c, 0) for c in codes], dtype=float)
-    mean_base = b.mean() / weeks if len(codes) else 0.0
-    expected = np.maximum((b + prior * mean_base) / (weeks + prior), 0.5 / weeks)
-    p, score = poisson_surprise(x, expected)
+    periods = weeks + prior
+    mean_rate = b.mean() / weeks if len(codes) else 0.0
+    shape = b + prior * mean_rate              # Gamma posterior shape; rate = shape / periods
+    # The scope's own change (season, trend, a rainy day) is not a hotspot: scale every
+    # grid's expectation by the scope-wide ratio of this window to the baseline.
+    total_rate = shape.sum() / periods
+    factor = x.sum() / total_rate if adjust and total_rate > 0 and x.sum() > 0 else 1.0
+    floor = 0.5 / periods                      # half a case over the baseline
+    expected = np.maximum(shape / periods * factor, floor)
+    if model == "poisson":
+        p, score = poisson_surprise(x, expected)
+    else:
+        p, score = negbin_surprise(x, np.maximum(shape, floor * periods / factor),
+                                   periods / factor)
     q = bh_qvalues(p)
     flagged = (q <= alpha) & (x >= min_count)
     items = []
@@ -393,8 +436,9 @@ def emerging_values(codes: Any, current: dict[str, int], baseline: dict[str, int
         r["why"] = (f"本期 {r['count']} 起，前 {weeks} 周同期平均 {r['baseline']:.1f}"
                     f"（期望 {r['expected']:.1f}，{r['ratio']:.1f} 倍），"
                     f"p={_fmt_p(r['p'])}，FDR q={_fmt_p(r['q'])}")
-    return {"method": "emerging_poisson",
+    return {"method": f"emerging_{model}",
             "params": {"alpha": alpha, "weeks": weeks, "min_count": min_count, "prior": prior,
+                       "adjust": adjust, "model": model, "scope_factor": round(float(factor), 4),
                        "correction": "fdr_bh"},
             "n_grids": len(codes), "n_emerging": int(flagged.sum()), "items": items}
 

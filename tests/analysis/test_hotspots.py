@@ -172,24 +172,28 @@ def test_poisson_surprise_matches_scipy():
 
 def test_emerging_hotspot_against_its_own_baseline(conn, lattice):
     busy, newcomer, steady = lattice[11], lattice[55], lattice[77]
+    rest = {c: 3 for c in lattice if c not in (busy, newcomer, steady)}   # 97 ordinary grids
     for week in range(1, 5):
         hour = WINDOW_START - timedelta(days=7 * week) + timedelta(hours=1)
-        insert_counts(conn, {busy: 2, steady: 10}, hour)
+        insert_counts(conn, {busy: 2, steady: 10, **rest}, hour)
+    insert_counts(conn, rest, WINDOW_START)
     insert_counts(conn, {lattice[99]: 1}, WINDOW_START - timedelta(days=40))  # history start
     # noise outside the baseline hours must not count
     insert_counts(conn, {newcomer: 50}, WINDOW_START - timedelta(days=7, hours=6))
     insert_counts(conn, {busy: 14, newcomer: 9, steady: 11}, WINDOW_START + timedelta(hours=2))
 
-    result = hotspots.emerging_hotspots(conn, WINDOW_START, WINDOW_END, unit=CITY)
+    result = hotspots.emerging_hotspots(conn, WINDOW_START, WINDOW_END, unit=CITY,
+                                        model="poisson", prior=1.0, adjust=False)
     by_code = {r["grid_code"]: r for r in result["items"]}
+    assert result["params"]["weeks"] == 4
     assert by_code[busy]["baseline"] == 2.0
     assert by_code[steady]["baseline"] == 10.0
     assert by_code[newcomer]["baseline"] == 0.0
-    # expected = (B + prior·mean_B/weeks) / (weeks + prior), with mean_B over all 100 grids
-    mean_b = (8 + 40) / 100 / 4
-    assert by_code[busy]["expected"] == pytest.approx((8 + mean_b) / 5, abs=1e-3)
-    assert by_code[newcomer]["expected"] == pytest.approx(max(mean_b / 5, 0.5 / 4), abs=1e-3)
-    lam = (8 + mean_b) / 5
+    # expected = (B + prior·m) / (weeks + prior), m = the mean baseline per grid and week
+    m = (8 + 40 + 97 * 12) / 100 / 4
+    assert by_code[busy]["expected"] == pytest.approx((8 + m) / 5, abs=1e-3)
+    assert by_code[newcomer]["expected"] == pytest.approx(m / 5, abs=1e-3)
+    lam = (8 + m) / 5
     assert by_code[busy]["p"] == pytest.approx(stats.poisson.sf(13, lam), rel=1e-9)
     assert by_code[busy]["score"] == pytest.approx(-np.log10(stats.poisson.sf(13, lam)), 1e-3)
     flagged = {r["grid_code"] for r in hotspots.significant(result)}
@@ -201,16 +205,37 @@ def test_emerging_hotspot_against_its_own_baseline(conn, lattice):
     np.testing.assert_allclose([by_code[c]["q"] for c in lattice],
                                hotspots.bh_qvalues([by_code[c]["p"] for c in lattice]))
 
+    # the default: Gamma–Poisson predictive (negative binomial), scaled by the scope's change
+    nb = hotspots.emerging_hotspots(conn, WINDOW_START, WINDOW_END, unit=CITY)
+    by_code = {r["grid_code"]: r for r in nb["items"]}
+    prior, periods = 0.5, 4.5
+    shape = 8 + prior * m
+    factor = (14 + 9 + 11 + 97 * 3) / ((8 + 40 + 97 * 12 + prior * m * 100) / periods)
+    assert nb["params"]["scope_factor"] == pytest.approx(factor, abs=1e-4)
+    prob = (periods / factor) / (periods / factor + 1)
+    assert by_code[busy]["p"] == pytest.approx(stats.nbinom.sf(13, shape, prob), rel=1e-9)
+    assert by_code[busy]["expected"] == pytest.approx(shape / periods * factor, abs=1e-3)
+    assert {r["grid_code"] for r in hotspots.significant(nb)} == {busy, newcomer}
+
+
+def test_negbin_surprise_is_wider_than_poisson_with_little_history():
+    # the same expected 10 from one baseline week or from forty: one week is less sure
+    p_one, _ = hotspots.negbin_surprise([20], [10.0], [1.0])
+    p_forty, _ = hotspots.negbin_surprise([20], [400.0], [40.0])
+    p_pois, _ = hotspots.poisson_surprise([20], [10.0])
+    assert p_one[0] > p_forty[0] > p_pois[0]
+    assert p_forty[0] == pytest.approx(stats.nbinom.sf(19, 400, 40 / 41), rel=1e-12)
+
 
 def test_emerging_uses_only_weeks_with_history(conn, lattice):
     grid = lattice[42]
-    insert_counts(conn, {grid: 12}, WINDOW_START + timedelta(hours=1))
+    insert_counts(conn, {grid: 20}, WINDOW_START + timedelta(hours=1))
     none = hotspots.emerging_hotspots(conn, WINDOW_START, WINDOW_END, unit=CITY)
     assert none["params"]["weeks"] == 0 and none["n_emerging"] == 0
     # two weeks of history (the roll-up starts 15 days back): the mean is over two copies
     insert_counts(conn, {grid: 2}, WINDOW_START - timedelta(days=14))
     insert_counts(conn, {grid: 4}, WINDOW_START - timedelta(days=7))
-    two = hotspots.emerging_hotspots(conn, WINDOW_START, WINDOW_END, unit=CITY)
+    two = hotspots.emerging_hotspots(conn, WINDOW_START, WINDOW_END, unit=CITY, adjust=False)
     assert two["params"]["weeks"] == 2 and two["params"]["weeks_requested"] == 4
     row = next(r for r in two["items"] if r["grid_code"] == grid)
     assert row["baseline"] == 3.0 and row["kind"] == "emerging"
