@@ -19,6 +19,25 @@ import pandas as pd
 from etl import demo_events
 
 
+def clone_city(conn, source: str, target: str = "990100") -> str:
+    """Copy a loaded city's units under the fake city code ``target`` (same shapes).
+
+    Our counts then live under codes nobody else writes, so other tests' committed cases for
+    the real city cannot leak into the baseline or the scoring.
+    """
+    src, dst = source[:4], target[:4]
+    with conn.cursor() as cur:
+        cur.execute("""
+            INSERT INTO admin_unit (code, level, parent_code, name, geom, area_m2, population)
+            SELECT %(dst)s || substr(code, 5), level,
+                   CASE WHEN parent_code IS NULL THEN NULL
+                        ELSE %(dst)s || substr(parent_code, 5) END,
+                   name, geom, area_m2, population
+            FROM admin_unit WHERE code LIKE %(pattern)s""",
+                    {"dst": dst, "pattern": src + "%"})
+    return target
+
+
 def load_generated(conn, *, days: int, per_day: int, seed: int, end: datetime,
                    n_hotspots: int | None = None, city_code: str | None = None,
                    truth_path: Path) -> dict[str, Any]:
