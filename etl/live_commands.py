@@ -111,9 +111,71 @@ def _summary_line(summary: dict[str, Any]) -> str:
 
 
 @click.command("feed")
-def demo_feed() -> None:
-    """Stream live demo events (not ready yet)."""
-    raise click.ClickException("demo feed: not implemented yet")
+@click.option("--rate", default="20", show_default=True,
+              help="New cases per minute (or N/s, N/h), plus their status changes.")
+@click.option("--url", default=None, metavar="URL",
+              help="POST to the ingest endpoint of this server instead of writing directly.")
+@click.option("--token", default=None, metavar="TOKEN",
+              help="Bearer token for --url (default: INGEST_TOKEN).")
+@click.option("--duration", type=click.FloatRange(0, None), default=None, metavar="S",
+              help="Stop after S seconds (default: run until Ctrl-C).")
+@click.option("--interval", type=click.FloatRange(0.05, 60), default=1.0, show_default=True,
+              help="Seconds between batches.")
+@click.option("--seed", type=int, default=None, help="Random seed (default: different each run).")
+@click.option("--speed", type=click.FloatRange(0.01, 10_000), default=1.0, show_default=True,
+              help="Run the cases' lifecycle this many times faster (1: closed in ~15 min).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the totals as one JSON object at the end.")
+def demo_feed(rate: str, url: str | None, token: str | None, duration: float | None,
+              interval: float, seed: int | None, speed: float, as_json: bool) -> None:
+    """Stream live demo cases, status changes and camera heartbeats (实时演示数据).
+
+    New cases arrive at --rate in the mix of `demo events`; the feed's own cases move through
+    受理 → 派遣 → 处置 → 核查 → 结案 within minutes (--speed: faster), open cases of
+    `demo events` advance a step now and then (direct mode; other data is never touched),
+    and cameras send heartbeats (a few drop offline or come back). Writes through the ETL
+    pipeline directly, or POSTs to --url /api/v1/... with the bearer token.
+    Needs the demo city in the database (`cityscreen demo`).
+    """
+    from etl import demo_feed as feed
+
+    try:
+        per_second = feed.parse_rate(rate)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--rate") from None
+    if url and not (token or get_settings().ingest_token):
+        raise click.UsageError("--url needs --token (or INGEST_TOKEN)")
+    shown = [time.monotonic()]
+
+    def progress(stats: feed.FeedStats) -> None:
+        if as_json or time.monotonic() - shown[0] < 10:
+            return
+        shown[0] = time.monotonic()
+        click.echo(_feed_line(stats))
+
+    if not as_json:
+        target = url or db.describe(db.writer_url())
+        click.echo(f"实时演示数据 → {target}: 每分钟约 {per_second * 60:g} 条新事件 (Ctrl-C 停止)")
+    try:
+        stats = feed.run(rate=per_second, url=url, token=token or get_settings().ingest_token,
+                         duration=duration, interval=interval, seed=seed, speed=speed,
+                         on_tick=progress)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(stats.as_json(), ensure_ascii=False))
+    else:
+        click.echo(_feed_line(stats))
+    if stats.ticks and stats.errors == stats.ticks:
+        raise click.ClickException(f"nothing delivered: {stats.last_error}")
+
+
+def _feed_line(stats: Any) -> str:
+    line = (f"新事件 {stats.new}, 状态变更 {stats.updates}, 心跳 {stats.heartbeats}; "
+            f"入库 {stats.loaded}, 更新 {stats.updated}, 拒绝 {stats.rejected}")
+    if stats.errors:
+        line += f"; 失败批次 {stats.errors} ({stats.last_error})"
+    return line
 
 
 @click.group("ingest")
