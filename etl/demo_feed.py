@@ -71,6 +71,7 @@ class Case:
 class FeedStats:
     """Running totals of what the feed sent and what the pipeline answered."""
 
+    run_id: str = ""  # part of every case id this run created: GWL<run_id><seq>
     ticks: int = 0
     new: int = 0
     updates: int = 0
@@ -348,7 +349,7 @@ def run(*, rate: float, url: str | None = None, token: str | None = None,
     feed = LiveFeed(ctx, rate=rate, seed=seed, cameras=cameras, advance_db=url is None,
                     speed=speed)
     sink: DirectSink | HttpSink = HttpSink(url, token) if url else DirectSink()
-    stats = FeedStats()
+    stats = FeedStats(run_id=feed.run_id)
     started = time.monotonic()
     next_tick = started
     last = time.time()
