@@ -126,3 +126,86 @@ def baseline_counts_sql(category: str | None, channel: str | None) -> str:
 DATA_START = """
     SELECT hour AS first FROM event_hourly
     WHERE grid_code LIKE %(prefix)s AND grid_code <> '' ORDER BY hour LIMIT 1"""
+
+
+# ------------------------------------------------------------------ cameras
+
+# A camera is online when its feed says so and its last heartbeat is recent enough.
+CAMERA_ONLINE = ("(c.status = 'online' AND (c.last_seen IS NULL"
+                 " OR c.last_seen >= %(stale_before)s))")
+
+# Degrees that surely contain ``radius`` metres at latitudes up to 60°: an index-friendly
+# bounding-box prefilter before the exact geodesic ST_DWithin on geography.
+BOX_DEGREES = "(%(radius)s / 55000.0)"
+
+
+def event_filter(category: str | None, channel: str | None) -> str:
+    """Extra WHERE terms on ``event e`` for the optional category (class or subitem) and channel."""
+    terms = []
+    if category is not None:
+        terms.append("(e.category = %(category)s OR e.major = %(category)s)")
+    if channel is not None:
+        terms.append("e.source = %(channel)s")
+    return "".join(" AND " + t for t in terms)
+
+
+def grid_coverage_sql(category: str | None, channel: str | None) -> str:
+    """Per grid in scope: cameras (all, online), located events in the window, events covered."""
+    return f"""
+        WITH ev AS (
+            SELECT e.grid_code, EXISTS (
+                     SELECT 1 FROM camera c
+                     WHERE c.geom && ST_Expand(e.geom, {BOX_DEGREES}) AND {CAMERA_ONLINE}
+                       AND ST_DWithin(c.geom::geography, e.geom::geography, %(radius)s))
+                   AS covered
+            FROM event e
+            WHERE e.grid_code LIKE %(prefix)s AND e.geom IS NOT NULL
+              AND e.reported_at >= %(start)s AND e.reported_at < %(end)s
+              {event_filter(category, channel)}),
+        ev_grid AS (
+            SELECT grid_code, count(*) AS events, count(*) FILTER (WHERE covered) AS covered
+            FROM ev GROUP BY grid_code),
+        cam_grid AS (
+            SELECT c.grid_code, count(*) AS cameras,
+                   count(*) FILTER (WHERE {CAMERA_ONLINE}) AS online
+            FROM camera c WHERE c.grid_code LIKE %(prefix)s GROUP BY c.grid_code)
+        SELECT g.code AS grid_code, g.name,
+               coalesce(cg.cameras, 0) AS cameras, coalesce(cg.online, 0) AS online,
+               coalesce(eg.events, 0) AS events, coalesce(eg.covered, 0) AS covered
+        FROM admin_unit g
+        LEFT JOIN ev_grid eg ON eg.grid_code = g.code
+        LEFT JOIN cam_grid cg ON cg.grid_code = g.code
+        WHERE g.level = 'grid' AND g.code LIKE %(prefix)s
+        ORDER BY g.code"""
+
+
+OFFLINE_CAMERAS = f"""
+    SELECT c.id, c.source, c.source_id, c.name, c.status, c.grid_code, c.last_seen,
+           c.stream_url, c.owner,
+           CASE WHEN c.status <> 'online' THEN c.status ELSE 'stale' END AS reason,
+           round((extract(epoch FROM (%(now)s - c.last_seen)) / 60)::numeric, 1)::float
+             AS minutes_since_seen,
+           round(ST_X(c.geom)::numeric, 6)::float AS lon,
+           round(ST_Y(c.geom)::numeric, 6)::float AS lat
+    FROM camera c
+    WHERE (c.grid_code LIKE %(prefix)s OR (%(prefix)s = '%%' AND c.grid_code IS NULL))
+      AND NOT {CAMERA_ONLINE}
+    ORDER BY c.last_seen NULLS FIRST, c.id
+    LIMIT %(limit)s"""
+
+# From a point (an event's location or given lon/lat) to the cameras within the radius.
+NEAREST_CAMERAS = f"""
+    WITH p AS ({{point}})
+    SELECT c.id, c.source, c.source_id, c.name, c.status, c.last_seen, c.stream_url,
+           c.grid_code, {CAMERA_ONLINE} AS online,
+           ST_Distance(c.geom::geography, p.geom::geography) AS distance_m,
+           degrees(ST_Azimuth(p.geom::geography, c.geom::geography)) AS bearing_deg,
+           round(ST_X(c.geom)::numeric, 6)::float AS lon,
+           round(ST_Y(c.geom)::numeric, 6)::float AS lat
+    FROM p JOIN camera c
+      ON c.geom && ST_Expand(p.geom, {BOX_DEGREES})
+     AND ST_DWithin(c.geom::geography, p.geom::geography, %(radius)s)
+    ORDER BY distance_m, c.id
+    LIMIT %(limit)s"""
+EVENT_POINT = "SELECT geom FROM event WHERE id = %(event_id)s AND geom IS NOT NULL"
+GIVEN_POINT = "SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS geom"

@@ -74,3 +74,39 @@ def lattice(conn) -> Iterator[list[str]]:
     hotspots.LAYERS.clear()
     yield insert_lattice(conn)
     hotspots.LAYERS.clear()
+
+
+_SEQ = {"n": 0}
+
+
+def _next_id(prefix: str) -> str:
+    _SEQ["n"] += 1
+    return f"analysis-{prefix}-{_SEQ['n']}"
+
+
+def insert_event(conn, lon: float | None, lat: float | None, grid: str | None,
+                 reported_at: datetime, category: str = "0703", source: str = "grid_worker",
+                 **extra) -> int:
+    """One case of our own (unique source id); returns its id."""
+    cols = {"source": source, "source_id": _next_id("ev"), "category": category,
+            "major": category[:2], "grid_code": grid, "reported_at": reported_at,
+            "status": extra.pop("status", "reported"), "status_at": reported_at, **extra}
+    names = ", ".join(cols)
+    marks = ", ".join(["%s"] * len(cols))
+    geom = ("ST_SetSRID(ST_MakePoint(%s, %s), 4326)" if lon is not None else "NULL")
+    with conn.cursor() as cur:
+        cur.execute(f"INSERT INTO event ({names}, geom) VALUES ({marks}, {geom}) RETURNING id",
+                    [*cols.values(), *([lon, lat] if lon is not None else [])])
+        return cur.fetchone()[0]
+
+
+def insert_camera(conn, lon: float, lat: float, grid: str | None, status: str = "online",
+                  last_seen: datetime | None = None, name: str = "测试摄像头",
+                  stream_url: str | None = None) -> int:
+    """One camera of our own (unique source id); returns its id."""
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO camera (source_id, name, geom, grid_code, status, last_seen,"
+                    " stream_url) VALUES (%s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326),"
+                    " %s, %s, %s, %s) RETURNING id",
+                    (_next_id("cam"), name, lon, lat, grid, status, last_seen, stream_url))
+        return cur.fetchone()[0]
