@@ -213,6 +213,8 @@ def load_city(conn: Connection, city_code: str | None = None, seed: int = 1) -> 
     with conn.cursor() as cur:
         cur.execute(_CITY_SQL.format(city_filter=city_filter), params)
         row = cur.fetchone()
+        if city_code and row is None:
+            raise ValueError(f"no city {city_code} in admin_unit")
         grid_filter = "AND g.code LIKE %s" if row else ""
         gparams = (row[0][:4] + "%",) if row else ()
         cur.execute(_GRIDS_SQL.format(city_filter=grid_filter), gparams)
@@ -391,14 +393,17 @@ def _is_rest_day(d: date) -> bool:
 
 
 def _day_volumes(days: list[date], per_day: int) -> NDArray[np.float64]:
-    """Expected cases per (day, channel): weekly rhythm, holidays, seasonal drift, slow trend."""
+    """Expected cases per (day, channel): weekly rhythm, holidays, seasonal drift.
+
+    A function of the date alone (not of the window asked for), so that every run
+    draws the same cases for the same day.
+    """
     rest = np.array([_is_rest_day(d) for d in days])
     doy = np.array([d.timetuple().tm_yday for d in days], dtype=float)
     season = 1 + 0.12 * np.cos(2 * np.pi * (doy - 200) / 365.25)
-    trend = np.linspace(0.96, 1.04, len(days)) if len(days) > 1 else np.ones(1)
-    week = np.where(rest[:, None], REST_DAY_FACTOR[None, :], 1.0)
-    vol = week * (season * trend)[:, None] * CHANNEL_SHARE[None, :]
-    return vol / vol.sum(axis=1).mean() * per_day
+    week_mean = (5 + 2 * REST_DAY_FACTOR) / 7  # per channel: a week averages to 1
+    week = np.where(rest[:, None], REST_DAY_FACTOR[None, :], 1.0) / week_mean[None, :]
+    return week * season[:, None] * CHANNEL_SHARE[None, :] * per_day
 
 
 def generate(ctx: CityContext, *, days: int = 180, per_day: int = 3000, seed: int = 1,

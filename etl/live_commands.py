@@ -44,6 +44,8 @@ def _parse_end(value: str | None) -> datetime | None:
               help="Number of cameras (default: 8 per grid, 200–5000).")
 @click.option("--hotspots", "n_hotspots", type=click.IntRange(0, 100), default=None,
               help="Number of planted hotspots (default: one per 20 days, 3–12).")
+@click.option("--city", "city_code", default=None, metavar="CODE",
+              help="City code (default: the city in the database, e.g. 420600).")
 @click.option("--end", "end", default=None, metavar="ISO_TIME",
               help="Last moment of the data (default: now).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -52,7 +54,8 @@ def _parse_end(value: str | None) -> datetime | None:
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object with files, batches, timings.")
 def demo_events(days: int, per_day: int, seed: int, n_cameras: int | None, n_hotspots: int | None,
-                end: str | None, out_dir: Path | None, no_load: bool, as_json: bool) -> None:
+                city_code: str | None, end: str | None, out_dir: Path | None, no_load: bool,
+                as_json: bool) -> None:
     """Generate realistic demo cases for the demo city and load them (演示事件).
 
     Writes the five feeds (cameras.csv, incidents.csv, hotline.jsonl, alerts.jsonl, updates.csv)
@@ -67,7 +70,7 @@ def demo_events(days: int, per_day: int, seed: int, n_cameras: int | None, n_hot
     started = time.perf_counter()
     with db.transaction() as conn:
         try:
-            ctx = de.load_city(conn, seed=seed)
+            ctx = de.load_city(conn, city_code, seed=seed)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
     data = de.generate(ctx, days=days, per_day=per_day, seed=seed, end=_parse_end(end),
