@@ -84,7 +84,7 @@ def parse_body(data: bytes) -> list[Any]:
         if not isinstance(items, list):
             raise ValueError("expected a JSON array of objects")
         return items
-    return [line for line in stripped.splitlines() if line.strip()]
+    return text.splitlines()  # blank lines are skipped but counted: errors cite body lines
 
 
 def ingest(feed: str, settings: Settings) -> Response:

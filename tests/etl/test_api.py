@@ -84,7 +84,7 @@ def test_rejected_rows_answer_400_with_errors_and_valid_rows_still_load(
         client: Any, city: Any, conn: Any) -> None:
     good = f"API-{uuid.uuid4().hex[:10]}"
     bad_cat = f"API-{uuid.uuid4().hex[:10]}"
-    lines = [json.dumps(_incident(city, good)),
+    lines = [json.dumps(_incident(city, good)), "",
              json.dumps(_incident(city, bad_cat, category="9999")),
              '{"event_id": "broken", ']
     resp = client.post("/api/v1/events?feed=incidents", headers=_auth(),
@@ -93,9 +93,9 @@ def test_rejected_rows_answer_400_with_errors_and_valid_rows_still_load(
     body = resp.get_json()
     assert (body["rows_in"], body["loaded"], body["rejected"]) == (3, 1, 2)
     errors = {e["line"]: e["reason"] for e in body["errors"]}
-    assert set(errors) == {2, 3}
-    assert "9999" in errors[2] or "category" in errors[2]
-    assert "JSON" in errors[3]
+    assert set(errors) == {3, 4}  # line numbers of the body, blank lines counted
+    assert "9999" in errors[3] or "category" in errors[3]
+    assert "JSON" in errors[4]
     assert set(_event_rows(conn, "grid_worker", [good, bad_cat])) == {good}
 
 
