@@ -61,13 +61,15 @@ def _check_crs(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 
 def _run_load(feed: str, file: Path, *, crs: str, strict: bool, as_json: bool, encoding: str,
-              fmt: str | None = None, mapping: Path | None = None) -> None:
+              fmt: str | None = None, mapping: Path | None = None,
+              chunk_size: int | None = None) -> None:
     from etl.pipeline import LoadError, load_file
 
     try:
         with db.transaction() as conn:
             summary = load_file(conn, feed, file, crs=crs, strict=strict, encoding=encoding,
-                                fmt=fmt, mapping=mapping, progress=not as_json)
+                                fmt=fmt, mapping=mapping, progress=not as_json,
+                                **({"chunk_size": chunk_size} if chunk_size else {}))
     except LoadError as exc:
         click.echo(f"cityscreen: {exc}", err=True)
         sys.exit(1)
@@ -96,8 +98,12 @@ def _load_command(feed: str, columns: tuple[tuple[str, bool, str], ...], summary
     @click.option("--json", "as_json", is_flag=True, help="Print the batch summary as JSON.")
     @click.option("--encoding", default="utf-8", show_default=True,
                   help="File encoding (a UTF-8 BOM is accepted; e.g. gb18030).")
-    def command(file: Path, crs: str, strict: bool, as_json: bool, encoding: str) -> None:
-        _run_load(feed, file, crs=crs, strict=strict, as_json=as_json, encoding=encoding)
+    @click.option("--chunk-size", type=click.IntRange(1, 10_000_000), hidden=True,
+                  help="Rows per staged chunk (tests, tuning).")
+    def command(file: Path, crs: str, strict: bool, as_json: bool, encoding: str,
+                chunk_size: int | None) -> None:
+        _run_load(feed, file, crs=crs, strict=strict, as_json=as_json, encoding=encoding,
+                  chunk_size=chunk_size)
 
     return command
 

@@ -20,10 +20,13 @@ import csv
 import io
 import json
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from cityscreen.settings import get_settings
 
 log = logging.getLogger("cityscreen.etl")
 
@@ -164,18 +167,41 @@ EVENT_TRANSITION_STAGE = """
 """
 
 
-def _copy(cur: Any, table: str, rows: Iterable[Sequence[Any]]) -> int:
-    """COPY rows (Python values; None = NULL) into a table in CSV form."""
+def _exec(cur: Any, name: str, sql: str, params: Any = None) -> None:
+    """Execute one statement, logging its name and duration (``cityscreen -vv``)."""
+    started = time.perf_counter()
+    cur.execute(sql, params)
+    log.debug("sql %s %.1f ms", name, (time.perf_counter() - started) * 1000)
+
+
+def render(rows: Iterable[Sequence[Any]]) -> tuple[str, int]:
+    """Rows (Python values; None = NULL) as COPY CSV text, and how many there are."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     n = 0
     for row in rows:
         writer.writerow(row)
         n += 1
+    return buf.getvalue(), n
+
+
+def _copy_text(cur: Any, table: str, text: str, n: int) -> int:
     if n:
-        buf.seek(0)
-        cur.copy_expert(f"COPY {table} FROM STDIN WITH (FORMAT csv)", buf)
+        started = time.perf_counter()
+        cur.copy_expert(f"COPY {table} FROM STDIN WITH (FORMAT csv)", io.StringIO(text))
+        log.debug("copy %s %d rows %.1f ms", table, n, (time.perf_counter() - started) * 1000)
     return n
+
+
+def _copy(cur: Any, table: str, rows: Iterable[Sequence[Any]]) -> int:
+    """COPY rows (Python values; None = NULL) into a table in CSV form."""
+    return _copy_text(cur, table, *render(rows))
+
+
+def render_events(items: Sequence[EventItem]) -> tuple[tuple[str, int], tuple[str, int]]:
+    """COPY text of a chunk's cases and of their transitions (can run off the DB thread)."""
+    return (render(it.stage_row() for it in items),
+            render((it.line_no, it.source_id, *t) for it in items for t in it.transitions))
 
 
 def create_staging(conn: Any) -> None:
@@ -197,6 +223,8 @@ def create_staging(conn: Any) -> None:
             # A big batch may run for minutes; the pool's statement timeout is for queries.
             "SET LOCAL statement_timeout = 0;"
         )
+        # Times without an offset are local time of CITYSCREEN_TZ (FEEDS.md).
+        cur.execute("SELECT set_config('TimeZone', %s, true)", (get_settings().tz.key,))
 
 
 @dataclass
@@ -328,15 +356,16 @@ WHERE NOT EXISTS (SELECT 1 FROM _etl_outcome x WHERE x.source_id = ids.source_id
 """
 
 
-def apply_events(conn: Any, source: str, batch_id: int, items: Sequence[EventItem]) -> ChunkResult:
+def apply_events(conn: Any, source: str, batch_id: int, items: Sequence[EventItem],
+                 rendered: tuple[tuple[str, int], tuple[str, int]] | None = None) -> ChunkResult:
     """Stage and merge one chunk of cases (one row per source_id) and their transitions."""
     params = {"source": source, "batch": batch_id}
     result = ChunkResult()
+    events_text, transitions_text = rendered or render_events(items)
     with conn.cursor() as cur:
         cur.execute("TRUNCATE _etl_event, _etl_transition, _etl_outcome, _etl_reject")
-        staged = _copy(cur, "_etl_event", (it.stage_row() for it in items))
-        _copy(cur, "_etl_transition",
-              ((it.line_no, it.source_id, *t) for it in items for t in it.transitions))
+        staged = _copy_text(cur, "_etl_event", *events_text)
+        _copy_text(cur, "_etl_transition", *transitions_text)
         if any(it.camera_id for it in items):
             cur.execute(_ALERT_POSITION)
             cur.execute("SELECT line_no, reason FROM _etl_reject")
@@ -344,10 +373,10 @@ def apply_events(conn: Any, source: str, batch_id: int, items: Sequence[EventIte
             # Also drop their transitions: the case was not loaded.
             cur.execute("DELETE FROM _etl_transition t WHERE NOT EXISTS "
                         "(SELECT 1 FROM _etl_event s WHERE s.source_id = t.source_id)")
-        cur.execute("ANALYZE _etl_event")
-        cur.execute(_INSERT_NEW, params)
-        cur.execute(_UPDATE_EXISTING, params)
-        cur.execute(_TRANSITIONS, params)
+        _exec(cur, "analyze stage", "ANALYZE _etl_event")
+        _exec(cur, "insert new events", _INSERT_NEW, params)
+        _exec(cur, "update existing events", _UPDATE_EXISTING, params)
+        _exec(cur, "insert transitions", _TRANSITIONS, params)
         cur.execute("SELECT outcome, count(*) FROM _etl_outcome GROUP BY outcome")
         counts = dict(cur.fetchall())
     result.loaded = counts.get("loaded", 0)

@@ -8,12 +8,17 @@ chunks, so memory stays flat whatever the file size.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+import numpy as np
 
 from cityscreen.settings import get_settings
 from etl import alerts, cameras, hotline, incidents, lifecycle, updates
@@ -28,6 +33,7 @@ from etl.load import (
     apply_events,
     apply_updates,
     create_staging,
+    render_events,
 )
 from etl.reader import (
     CHUNK_ROWS,
@@ -156,10 +162,16 @@ class _Deadlines:
             # One zone for pandas: rows may mix +08:00 offsets and the configured zone.
             [it.reported_at.astimezone(UTC) for it in todo], [it.category for it in todo],
             self.rules)
-        for it, ts, prov in zip(todo, at, provisional, strict=True):
-            if ts is not None and ts == ts:  # NaT compares unequal to itself
-                it.deadline_at = ts.to_pydatetime()
-                it.deadline_provisional = bool(prov)
+        # ISO text in UTC, formatted in one vectorised call (NaT where no rule applies).
+        texts = np.datetime_as_string(at.tz_convert("UTC").tz_localize(None).to_numpy(),
+                                      unit="s")
+        missing = at.isna()
+        for i, it in enumerate(todo):
+            if not missing[i]:
+                stamp = v.Stamp.fromisoformat(texts[i]).replace(tzinfo=UTC)
+                stamp.text = texts[i] + "Z"
+                it.deadline_at = stamp
+                it.deadline_provisional = bool(provisional[i])
 
 
 def _locator(conn: Any) -> v.Locator:
@@ -182,28 +194,23 @@ def _run(conn: Any, feed: str, records: Iterator[Record], *, file: str | None, c
     locator = _locator(conn) if feed in ("incidents", "hotline", "cameras") else None
     deadlines = _Deadlines(conn) if feed in ("incidents", "hotline", "alerts") else None
 
-    for chunk in chunked(records, chunk_size):
-        summary.rows_in += len(chunk)
-        raw = {r.line_no: r.raw for r in chunk}
-        items, rejects = _transform_chunk(chunk, transform, ctx)
-        late: list[tuple[int, str]] = []  # rejects found after parsing: location, database
-        if locator is not None:
-            late += _locate(items, locator)
+    def prepare(chunk: list[Record]) -> _Prepared:
+        return _prepare(chunk, feed, transform, ctx, locator, deadlines)
+
+    # Parsing and validating the next chunk overlaps with the database merging this one.
+    for prep in _in_background(map(prepare, chunked(records, chunk_size))):
+        summary.rows_in += prep.rows
         if feed == "updates":
-            result = apply_updates(conn, batch_id, items, check_transition)
+            result = apply_updates(conn, batch_id, prep.items, check_transition)
         elif feed == "cameras":
             result = apply_cameras(conn, batch_id,
-                                   [i for i in items if isinstance(i, CameraItem)],
-                                   [i for i in items if isinstance(i, HeartbeatItem)])
+                                   [i for i in prep.items if isinstance(i, CameraItem)],
+                                   [i for i in prep.items if isinstance(i, HeartbeatItem)])
         else:
-            events = [i for i in items if isinstance(i, EventItem)]
-            if deadlines is not None:
-                deadlines.fill(events)
-            events, superseded = _one_per_case(events)
-            summary.unchanged += superseded
-            result = apply_events(conn, module.SOURCE, batch_id, events)
-        late += result.rejects
-        rejects += [(n, raw.get(n, ""), reason) for n, reason in late]
+            summary.unchanged += prep.superseded
+            result = apply_events(conn, module.SOURCE, batch_id, prep.items, prep.rendered)
+        rejects = prep.rejects + [(n, prep.raw.get(n, ""), reason)
+                                  for n, reason in prep.late + result.rejects]
         summary.loaded += result.loaded
         summary.updated += result.updated
         summary.unchanged += result.unchanged
@@ -216,7 +223,7 @@ def _run(conn: Any, feed: str, records: Iterator[Record], *, file: str | None, c
             raise LoadError(f"--strict: {summary.rejected} row(s) rejected, nothing loaded "
                             f"({first})")
         if on_chunk is not None:
-            on_chunk(len(chunk))
+            on_chunk(prep.rows)
 
     if feed != "cameras":
         refresh_touched(conn)
@@ -228,6 +235,81 @@ def _run(conn: Any, feed: str, records: Iterator[Record], *, file: str | None, c
              batch_id, feed, summary.rows_in, summary.loaded, summary.updated,
              summary.unchanged, summary.rejected, summary.seconds)
     return summary
+
+
+@dataclass
+class _Prepared:
+    """One chunk after everything that needs no database: items, rejects, COPY text."""
+
+    rows: int
+    raw: dict[int, str]
+    items: list[Any]
+    rejects: list[tuple[int, str, str]]  # (line_no, raw, reason) found while parsing
+    late: list[tuple[int, str]] = field(default_factory=list)  # (line_no, reason): location
+    superseded: int = 0
+    rendered: Any = None
+
+
+def _prepare(chunk: list[Record], feed: str, transform: Callable[..., Any], ctx: v.Context,
+             locator: v.Locator | None, deadlines: _Deadlines | None) -> _Prepared:
+    """Validate, locate, compute deadlines and render the COPY text of one chunk."""
+    items, rejects = _transform_chunk(chunk, transform, ctx)
+    prep = _Prepared(len(chunk), {r.line_no: r.raw for r in chunk}, items, rejects)
+    if locator is not None:
+        prep.late = _locate(items, locator)
+    if feed not in ("updates", "cameras"):
+        events = [i for i in prep.items if isinstance(i, EventItem)]
+        if deadlines is not None:
+            deadlines.fill(events)
+        prep.items, prep.superseded = _one_per_case(events)
+        prep.rendered = render_events(prep.items)
+    return prep
+
+
+_DONE = object()
+
+
+class _Failure:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def _in_background(produce: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """Run an iterator in a worker thread, ``depth`` items ahead; its errors re-raised here."""
+    out: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in produce:
+                if not put(item):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # handed to the consuming thread
+            put(_Failure(exc))
+
+    worker = threading.Thread(target=work, name="etl-prepare", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = out.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failure):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _transform_chunk(chunk: list[Record], transform: Callable[..., Any], ctx: v.Context

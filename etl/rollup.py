@@ -7,9 +7,13 @@ anyone who changes events (geo's ``reassign``) can call it too. grid_code '' = n
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
+
+log = logging.getLogger("cityscreen.etl")
 
 
 def refresh_keys(conn: Any, keys: Iterable[tuple[str | None, datetime]]) -> int:
@@ -26,10 +30,13 @@ def refresh_keys(conn: Any, keys: Iterable[tuple[str | None, datetime]]) -> int:
 
 def refresh_touched(conn: Any) -> int:
     """Recompute the keys collected in this batch's ``_etl_touched`` staging table."""
+    started = time.perf_counter()
     with conn.cursor() as cur:
         cur.execute(
             "SELECT refresh_event_hourly(coalesce(array_agg(grid_code), '{}'),"
             " coalesce(array_agg(hour), '{}'))"
             " FROM (SELECT DISTINCT grid_code, hour FROM _etl_touched) k"
         )
-        return int(cur.fetchone()[0])
+        n = int(cur.fetchone()[0])
+    log.debug("sql refresh_event_hourly %d rows %.1f ms", n, (time.perf_counter() - started) * 1000)
+    return n

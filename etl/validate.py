@@ -9,6 +9,7 @@ returns a code for it.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -60,6 +61,8 @@ def text(rec: dict[str, Any], key: str) -> str | None:
     value = rec.get(key)
     if value is None:
         return None
+    if value.__class__ is str:  # the common case, kept cheap
+        return value.strip() or None
     if not isinstance(value, str):
         if isinstance(value, dict | list):
             raise Reject(f"malformed {key}: expected a value, got {type(value).__name__}")
@@ -76,6 +79,26 @@ def required(rec: dict[str, Any], key: str) -> str:
     return value
 
 
+# ISO forms PostgreSQL reads exactly as Python does; a Stamp of such text is sent as given.
+_PG_ISO = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?")
+
+
+class Stamp(datetime):
+    """An aware datetime that remembers ISO text naming the same instant.
+
+    ``str()`` returns that text, so staging rows for COPY need no re-formatting (formatting a
+    datetime costs more than parsing it). Naive text is read by PostgreSQL in the session time
+    zone, which the loader sets to CITYSCREEN_TZ.
+    """
+
+    __slots__ = ("text",)
+
+    def __str__(self) -> str:
+        text = getattr(self, "text", None)
+        return text if text is not None else datetime.__str__(self)
+
+
 def parse_time(value: str, key: str, ctx: Context, *, future_ok: bool = False) -> datetime:
     """ISO 8601 → aware datetime; without an offset the time is local (CITYSCREEN_TZ).
 
@@ -83,11 +106,13 @@ def parse_time(value: str, key: str, ctx: Context, *, future_ok: bool = False) -
     bound.
     """
     try:
-        dt = datetime.fromisoformat(value)
+        dt = Stamp.fromisoformat(value)
     except ValueError:
         raise Reject(f"malformed {key}: {value!r} is not an ISO 8601 time") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=ctx.tz)
+    if _PG_ISO.fullmatch(value):
+        dt.text = value
     if dt < EARLIEST:
         raise Reject(f"implausible {key}: {value!r} is before 2000")
     if not future_ok and dt > ctx.now + FUTURE_SLACK:
@@ -159,6 +184,8 @@ def point(rec: dict[str, Any], ctx: Context, *, lon_key: str = "lon", lat_key: s
 
 def extras(rec: dict[str, Any], known: frozenset[str]) -> dict[str, Any]:
     """Columns the feed does not define: kept in ``attrs`` (blank CSV cells dropped)."""
+    if rec.keys() <= known:
+        return {}
     return {k: v for k, v in rec.items() if k not in known and v not in ("", None) and k}
 
 

@@ -97,11 +97,15 @@ def test_unreadable_file_and_usage_errors(tmp_path: Path) -> None:
 
 
 def test_help_lists_columns() -> None:
+    from click.testing import CliRunner
+
+    from cityscreen.cli import main
+
     for feed, column in (("incidents", "event_id"), ("hotline", "service_request_id"),
                          ("cameras", "camera_id"), ("updates", "source_id"),
                          ("alerts", "confidence")):
-        r = run_cli("load", feed, "--help")
-        assert r.returncode == 0 and column in r.stdout and "--json" in r.stdout
+        r = CliRunner().invoke(main, ["load", feed, "--help"])
+        assert r.exit_code == 0 and column in r.output and "--json" in r.output
 
 
 def test_bom_and_gb18030(tmp_path: Path, uid: str, grid_point: Any) -> None:
@@ -144,12 +148,13 @@ def _writer_gone(conn: Any) -> bool:
 
 def test_kill_9_mid_batch_leaves_nothing_and_rerun_completes(tmp_path: Path, uid: str,
                                                              grid_point: Any) -> None:
-    n = 120_000  # three chunks: the kill lands while the first is being merged
+    n = 30_000  # six chunks of 5,000: the kill lands while the first is being merged
     path = write_csv(tmp_path / "big.csv", HEADER, _rows(uid, grid_point, n))
     conn = _fresh()
     conn.autocommit = True
     try:
-        proc = subprocess.Popen([*CLI, "load", "incidents", str(path), "--json"],
+        proc = subprocess.Popen([*CLI, "load", "incidents", str(path), "--json",
+                                 "--chunk-size", "5000"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120
         while not _writer_holds_event_lock(conn):
