@@ -9,6 +9,7 @@ Both correct for testing every grid at once with the Benjamini–Hochberg false-
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
@@ -450,6 +451,31 @@ def significant(result: dict[str, Any], limit: int | None = None) -> list[Row]:
     """The flagged items of a ``gi_star`` / ``emerging_hotspots`` result, in rank order."""
     found = [r for r in result["items"] if r["kind"] in ("hot", "emerging")]
     return found[:limit] if limit else found
+
+
+def hotspot_geojson(conn: Connection, result: dict[str, Any],
+                    limit: int | None = 500) -> dict[str, Any]:
+    """Polygons of a result's flagged grids: ``{"fc": FeatureCollection, "bbox", "items"}``.
+
+    ``fc`` features have ``id`` = grid code (``featureidkey="id"``); ``items`` are the flagged
+    rows in rank order, for the layer's values and hover text; ``bbox`` their extent.
+    """
+    items = significant(result, limit)
+    row = sql.one(conn, sql.GRIDS_GEOJSON, {"codes": [r["grid_code"] for r in items]})
+    fc = json.loads(row["fc"]) if row else {"type": "FeatureCollection", "features": []}
+    bbox = [row["xmin"], row["ymin"], row["xmax"], row["ymax"]] if row and items else None
+    return {"fc": fc, "bbox": bbox, "items": items}
+
+
+def unit_outline(conn: Connection, code: str) -> dict[str, Any]:
+    """One unit's outline as a FeatureCollection with its extent (the map's frame)."""
+    if not sql.UNIT_CODE.match(code):
+        raise ValueError(f"not an admin code: {code!r}")
+    row = sql.one(conn, sql.UNIT_OUTLINE, {"code": code})
+    if row is None:
+        return {"fc": {"type": "FeatureCollection", "features": []}, "bbox": None}
+    return {"fc": json.loads(row["fc"]),
+            "bbox": [row["xmin"], row["ymin"], row["xmax"], row["ymax"]]}
 
 
 def _label(info: Row | None) -> Row:

@@ -85,6 +85,29 @@ GRID_INFO = """
            round(ST_Y(ST_PointOnSurface(geom))::numeric, 6)::float AS lat
     FROM admin_unit WHERE level = 'grid' AND code = ANY(%(codes)s)"""
 
+# Polygons of some grids as a FeatureCollection (id = code) and their extent, for a map layer.
+GRIDS_GEOJSON = """
+    WITH g AS (SELECT code, name, coalesce(geom_display, geom) AS g
+               FROM admin_unit WHERE level = 'grid' AND code = ANY(%(codes)s))
+    SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(
+             json_build_object('type', 'Feature', 'id', code,
+                               'properties', json_build_object('name', name),
+                               'geometry', ST_AsGeoJSON(g, 6)::json) ORDER BY code), '[]'))::text
+             AS fc,
+           ST_XMin(ST_Extent(g)) AS xmin, ST_YMin(ST_Extent(g)) AS ymin,
+           ST_XMax(ST_Extent(g)) AS xmax, ST_YMax(ST_Extent(g)) AS ymax
+    FROM g"""
+
+UNIT_OUTLINE = """
+    SELECT json_build_object('type', 'FeatureCollection', 'features', json_build_array(
+             json_build_object('type', 'Feature', 'id', code,
+                               'properties', json_build_object('name', name),
+                               'geometry', ST_AsGeoJSON(coalesce(geom_display, geom), 5)::json)
+           ))::text AS fc,
+           ST_XMin(geom) AS xmin, ST_YMin(geom) AS ymin, ST_XMax(geom) AS xmax,
+           ST_YMax(geom) AS ymax
+    FROM admin_unit WHERE code = %(code)s"""
+
 
 # ------------------------------------------------------------------ counts from the roll-up
 
