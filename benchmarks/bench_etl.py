@@ -1,0 +1,234 @@
+"""ETL end to end: an incidents file → committed events, timeline rows and hourly roll-ups.
+
+In a throwaway database (created and dropped on the configured server) holding a 20,000-grid
+demo city, the same generated rows go through:
+
+- the pipeline (``etl.pipeline.load_file``: parse, validate, convert, STRtree grid assignment,
+  COPY to staging, set-based upsert, transitions, roll-up refresh, one commit);
+- baseline (a): row-by-row INSERT with a PostGIS ``ST_Intersects`` grid lookup per row
+  (measured on a sample);
+- baseline (b): COPY the raw points into a staging table, then one
+  ``INSERT … SELECT … JOIN admin_unit ON ST_Intersects`` (set-based PostGIS, no roll-ups).
+
+Prints rows/s for each and the ratios (goals: >= 100,000 rows/s, >= 10x (a), >= 2x (b)), plus
+the machine's load average, since a shared machine skews every figure.
+
+    python benchmarks/bench_etl.py [--rows 2000000] [--grids 20000] [--sample 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import shapely
+
+from cityscreen import db
+from geo.coords import convert
+from geo.demo_city import generate, load
+from geo.schema import migrate
+
+
+def _admin(url: str, sql: str) -> None:
+    conn = db.connect(db.with_database(url, "postgres"))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(sql)
+    conn.close()
+
+
+def _load_avg() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def _points(city: object, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """n points inside the city: near each grid's inner point, more in bigger-population grids."""
+    grids = city.level("grid")  # type: ignore[attr-defined]
+    inner = shapely.get_coordinates(shapely.point_on_surface([u.geom for u in grids]))
+    weight = np.array([max(u.population or 1, 1) for u in grids], dtype=float)
+    pick = rng.choice(len(grids), size=n, p=weight / weight.sum())
+    jitter = rng.normal(0, 0.0002, size=(n, 2))
+    pts = inner[pick] + jitter
+    # Keep the point if still in its grid, else fall back to the inner point (no rejects).
+    inside = shapely.contains_xy(np.array([grids[i].geom for i in pick], dtype=object),
+                                 pts[:, 0], pts[:, 1])
+    pts[~inside] = inner[pick[~inside]]
+    return pts[:, 0], pts[:, 1]
+
+
+def write_incidents(path: Path, n: int, city: object, categories: list[str],
+                    prefix: str, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    """A realistic incidents CSV: a third GCJ-02, a fifth closed, 180 days of report times."""
+    rng = np.random.default_rng(seed)
+    lon, lat = _points(city, n, rng)
+    gcj = rng.random(n) < 1 / 3
+    out_lon, out_lat = lon.copy(), lat.copy()
+    out_lon[gcj], out_lat[gcj] = convert(lon[gcj], lat[gcj], "wgs84", "gcj02")
+    start = np.datetime64("2026-05-20T00:00:00")
+    reported = start + rng.integers(0, 180 * 86400, n).astype("timedelta64[s]")
+    closed = rng.random(n) < 0.2
+    done = reported + rng.integers(600, 3 * 86400, n).astype("timedelta64[s]")
+    cats = np.asarray(categories, dtype=object)[rng.integers(0, len(categories), n)]
+    rep_txt = np.datetime_as_string(reported, unit="s")
+    done_txt = np.datetime_as_string(done, unit="s")
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["event_id", "reported_at", "category", "lon", "lat", "crs", "description",
+                    "reporter", "status", "status_at"])
+        for i in range(n):
+            w.writerow([f"{prefix}{i}", rep_txt[i], cats[i], f"{out_lon[i]:.7f}",
+                        f"{out_lat[i]:.7f}", "gcj02" if gcj[i] else "wgs84", "路面垃圾",
+                        f"GW{i % 997:04d}", "closed" if closed[i] else "",
+                        done_txt[i] if closed[i] else ""])
+    return lon, lat
+
+
+def run_pipeline(url: str, path: Path) -> tuple[float, dict[str, object]]:
+    """The pipeline, file to commit, as `cityscreen load incidents` runs it."""
+    from etl.pipeline import load_file
+
+    conn = db.connect(url, timeout_ms=0)
+    started = time.perf_counter()
+    summary = load_file(conn, "incidents", path, progress=True)
+    conn.commit()
+    seconds = time.perf_counter() - started
+    conn.close()
+    return seconds, summary.as_json()
+
+
+_BASELINE_INSERT = """
+INSERT INTO event (source, source_id, category, major, geom, grid_code, reported_at, status,
+                   status_at)
+SELECT 'bench_a', %(id)s, %(cat)s, left(%(cat)s, 2), p.g,
+       (SELECT code FROM admin_unit WHERE level = 'grid' AND ST_Intersects(geom, p.g)
+        ORDER BY code LIMIT 1),
+       %(at)s, 'reported', %(at)s
+FROM (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS g) p
+"""
+
+
+def baseline_rowwise(url: str, lon: np.ndarray, lat: np.ndarray, cats: list[str]) -> float:
+    """(a) One INSERT per row with a per-row ST_Intersects lookup; one commit at the end."""
+    conn = db.connect(url, timeout_ms=0)
+    started = time.perf_counter()
+    with conn.cursor() as cur:
+        for i in range(lon.size):
+            cur.execute(_BASELINE_INSERT, {"id": f"A{i}", "cat": cats[i % len(cats)],
+                                           "lon": float(lon[i]), "lat": float(lat[i]),
+                                           "at": "2026-11-01T08:00:00+08:00"})
+    conn.commit()
+    seconds = time.perf_counter() - started
+    conn.close()
+    return seconds
+
+
+def baseline_setbased(url: str, lon: np.ndarray, lat: np.ndarray, cats: list[str]) -> float:
+    """(b) COPY raw points, then one INSERT … SELECT … JOIN ON ST_Intersects; one commit."""
+    conn = db.connect(url, timeout_ms=0)
+    started = time.perf_counter()
+    with conn.cursor() as cur:
+        cur.execute("CREATE UNLOGGED TABLE bench_raw (source_id text, category text,"
+                    " lon float8, lat float8, reported_at timestamptz)")
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        for i in range(lon.size):
+            w.writerow((f"B{i}", cats[i % len(cats)], f"{lon[i]:.7f}", f"{lat[i]:.7f}",
+                        "2026-11-01T08:00:00+08:00"))
+        buf.seek(0)
+        cur.copy_expert("COPY bench_raw FROM STDIN WITH (FORMAT csv)", buf)
+        cur.execute("""
+            INSERT INTO event (source, source_id, category, major, geom, grid_code,
+                               reported_at, status, status_at)
+            SELECT 'bench_b', r.source_id, r.category, left(r.category, 2), p.g, g.code,
+                   r.reported_at, 'reported', r.reported_at
+            FROM bench_raw r
+            CROSS JOIN LATERAL (SELECT ST_SetSRID(ST_MakePoint(r.lon, r.lat), 4326) AS g) p
+            JOIN admin_unit g ON g.level = 'grid' AND ST_Intersects(g.geom, p.g)
+        """)
+    conn.commit()
+    seconds = time.perf_counter() - started
+    conn.close()
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the database, run the three loads, print rows/s and ratios."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=2_000_000)
+    ap.add_argument("--grids", type=int, default=20_000)
+    ap.add_argument("--sample", type=int, default=5_000, help="rows for baseline (a)")
+    ap.add_argument("--b-rows", type=int, default=None, help="rows for baseline (b)")
+    ap.add_argument("--keep", action="store_true", help="keep the database")
+    args = ap.parse_args(argv)
+    b_rows = args.b_rows or args.rows
+
+    base = db.writer_url()
+    name = f"cityscreen_bench_etl_{uuid.uuid4().hex[:8]}"
+    _admin(base, f'CREATE DATABASE "{name}"')
+    url = db.with_database(base, name)
+    print(f"load average at start: {_load_avg()} ({os.cpu_count()} cores)", flush=True)
+    try:
+        conn = db.connect(url, timeout_ms=0)
+        migrate(conn)
+        from etl.commands import after_migrate
+
+        after_migrate(conn)
+        conn.commit()
+        t0 = time.perf_counter()
+        city = generate(grids=args.grids, seed=1)
+        load(conn, city)
+        conn.commit()
+        with conn.cursor() as cur:
+            cur.execute("ANALYZE admin_unit")
+            cur.execute("SELECT code FROM category WHERE parent IS NOT NULL ORDER BY code")
+            cats = [r[0] for r in cur.fetchall()]
+        conn.commit()
+        conn.close()
+        print(f"demo city: {len(city.codes['grid'])} grids in {time.perf_counter() - t0:.1f} s",
+              flush=True)
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "incidents.csv"
+            t0 = time.perf_counter()
+            lon, lat = write_incidents(path, args.rows, city, cats, "E")
+            print(f"generated {args.rows:,} rows ({path.stat().st_size / 1e6:.0f} MB) in "
+                  f"{time.perf_counter() - t0:.1f} s", flush=True)
+            secs, summary = run_pipeline(url, path)
+        ours = args.rows / secs
+        print(f"pipeline: {summary}", flush=True)
+        print(f"pipeline: {args.rows:,} rows in {secs:.1f} s = {ours:,.0f} rows/s "
+              "(file → committed events + transitions + roll-ups)", flush=True)
+
+        n_a = min(args.sample, args.rows)
+        secs_a = baseline_rowwise(url, lon[:n_a], lat[:n_a], cats)
+        rate_a = n_a / secs_a
+        print(f"baseline (a) row-by-row INSERT + ST_Intersects: {n_a:,} rows in {secs_a:.1f} s"
+              f" = {rate_a:,.0f} rows/s", flush=True)
+        n_b = min(b_rows, args.rows)
+        secs_b = baseline_setbased(url, lon[:n_b], lat[:n_b], cats)
+        rate_b = n_b / secs_b
+        print(f"baseline (b) COPY + INSERT…SELECT…JOIN ST_Intersects: {n_b:,} rows in "
+              f"{secs_b:.1f} s = {rate_b:,.0f} rows/s", flush=True)
+        print(f"ratios: pipeline / (a) = {ours / rate_a:.1f}x (goal >= 10x), "
+              f"pipeline / (b) = {ours / rate_b:.2f}x (goal >= 2x), "
+              f"pipeline {ours:,.0f} rows/s (goal >= 100,000)")
+        print(f"load average at end: {_load_avg()}")
+    finally:
+        db.close_pools()
+        if not args.keep:
+            _admin(base, f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                         f" WHERE datname = '{name}'")
+            _admin(base, f'DROP DATABASE IF EXISTS "{name}"')
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
