@@ -74,7 +74,7 @@ def _view(bbox: Sequence[float] | None, width: int, height: int) -> dict[str, An
     span_y = max(y1 - y0, 1e-6) / max(math.cos(math.radians((y0 + y1) / 2)), 0.1)
     zoom = min(math.log2(360 * width / 512 / span_x), math.log2(360 * height / 512 / span_y))
     return {"center": {"lon": (x0 + x1) / 2, "lat": (y0 + y1) / 2},
-            "zoom": max(0.0, min(18.0, zoom - 0.2))}
+            "zoom": max(0.0, min(18.0, zoom - 0.5))}
 
 
 def figure_png(fig: go.Figure, path: Path | None = None, *, width: int | None = None,

@@ -232,3 +232,11 @@ NEAREST_CAMERAS = f"""
     LIMIT %(limit)s"""
 EVENT_POINT = "SELECT geom FROM event WHERE id = %(event_id)s AND geom IS NOT NULL"
 GIVEN_POINT = "SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS geom"
+
+
+# ------------------------------------------------------------------ meeting mode
+
+ROOT_CITY = "SELECT code FROM admin_unit WHERE level = 'city' ORDER BY code LIMIT 1"
+CHILD_UNITS = """
+    SELECT code, name, level, population FROM admin_unit WHERE parent_code = %(parent)s
+    ORDER BY code"""
