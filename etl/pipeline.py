@@ -144,14 +144,35 @@ def _context(conn: Any, crs: str, open311: bool,
     return ctx
 
 
+# Derived, read-only objects worth reusing across batches (the live path loads small batches
+# often): keyed by what they are built from, so a changed holiday table or redrawn grids
+# rebuild them. One entry each; a process serves one database.
+_CALENDARS: dict[Any, Any] = {}
+_ASSIGNERS: dict[Any, v.Locator] = {}
+
+
+def _calendar(conn: Any) -> Any:
+    from etl.holidays import holiday_overrides
+    from etl.workcal import WorkCalendar
+
+    overrides = holiday_overrides(conn)
+    settings = get_settings()
+    key = (frozenset(overrides.items()), settings.office_hours, settings.tz.key)
+    cal = _CALENDARS.get(key)
+    if cal is None:
+        cal = WorkCalendar(overrides)
+        _CALENDARS.clear()
+        _CALENDARS[key] = cal
+    return cal
+
+
 class _Deadlines:
     """Deadlines from the category rules, computed per chunk with the closed loop's calendar."""
 
     def __init__(self, conn: Any) -> None:
         from etl.categories import deadline_rules
-        from etl.workcal import WorkCalendar
 
-        self.calendar = WorkCalendar.from_db(conn)
+        self.calendar = _calendar(conn)
         self.rules = deadline_rules(conn)
 
     def fill(self, items: list[EventItem]) -> None:
@@ -175,7 +196,18 @@ class _Deadlines:
 
 
 def _locator(conn: Any) -> v.Locator:
-    return v.Locator.from_db(conn)
+    """The grid locator, rebuilt only when the grid rows changed (any insert/update/delete
+    changes the count or the sum of row versions)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT current_database(), count(*), coalesce(sum(xmin::text::bigint), 0)"
+                    " FROM admin_unit WHERE level = 'grid'")
+        key = cur.fetchone()
+    locator = _ASSIGNERS.get(key)
+    if locator is None:
+        locator = v.Locator.from_db(conn)
+        _ASSIGNERS.clear()
+        _ASSIGNERS[key] = locator
+    return locator
 
 
 def _run(conn: Any, feed: str, records: Iterator[Record], *, file: str | None, crs: str,

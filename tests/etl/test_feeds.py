@@ -182,3 +182,16 @@ def test_load_records_api_dicts_and_raw_lines(conn: Any, uid: str, grid_point: A
     assert (s.rows_in, s.loaded, s.rejected) == (3, 2, 1)
     assert rejects_of(conn, s.batch_id)[3].startswith("malformed JSON")
     assert s.as_json()["batch_id"] == s.batch_id
+
+
+def test_redrawn_grids_are_seen_by_the_next_batch(conn: Any, uid: str, grid_point: Any) -> None:
+    """The in-process grid assigner is reused across batches but rebuilt when grids change."""
+    lon, lat, grid = grid_point(33)
+    row = {"reported_at": "2026-11-20T08:00:00+08:00", "category": "0101", "lon": lon, "lat": lat}
+    assert load_records(conn, "incidents", [{**row, "event_id": f"{uid}-1"}]).loaded == 1
+    with conn.cursor() as cur:  # move the grid far away (rolled back after the test)
+        cur.execute("UPDATE admin_unit SET geom = ST_Translate(geom, 5, 0) WHERE code = %s",
+                    (grid,))
+    s = load_records(conn, "incidents", [{**row, "event_id": f"{uid}-2"}])
+    assert (s.loaded, s.rejected) == (0, 1)
+    assert "outside the city" in s.rejects[0][1]
