@@ -136,3 +136,24 @@ def test_display_geometry_keeps_shared_borders(city, conn) -> None:
             union_area, summed, n_display, n_full = cur.fetchone()
             assert abs(union_area - summed) <= 1e-4 * summed, level  # no overlaps
             assert n_display <= n_full
+
+
+def test_districts_file_is_read_and_subdivided(tmp_path) -> None:
+    import json
+
+    from geo.boundaries import BoundaryError, read_districts
+
+    boxes = {"420606": shapely.box(112.0, 32.03, 112.2, 32.15),
+             "420602": shapely.box(112.0, 31.9, 112.2, 32.03)}
+    fc = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"adcode": int(code), "name": f"区{code}"},
+         "geometry": shapely.geometry.mapping(box)} for code, box in boxes.items()]}
+    path = tmp_path / "districts.geojson"
+    path.write_text(json.dumps(fc), "utf-8")
+    districts = read_districts(path)
+    assert [(c, n) for c, n, _ in districts] == [("420606", "区420606"), ("420602", "区420602")]
+    demo = generate(40, seed=5, districts=districts)
+    assert sorted(demo.codes["district"]) == ["420602", "420606"]
+    assert 30 <= len(demo.codes["grid"]) <= 50
+    with pytest.raises(BoundaryError, match="code field 'code' not found"):
+        read_districts(path, code_field="code")
