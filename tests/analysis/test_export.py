@@ -120,3 +120,19 @@ def test_report_html_embeds_map_escapes_text(conn, lattice, tmp_path):
     assert base64.b64decode(img["src"].split(",", 1)[1]) == png
     assert "0.96" in page and "1234" in page and "2031-03-10 12:05" in page
     assert result["n_hot"] >= 4
+
+
+def test_meeting_export_files(conn, lattice, tmp_path):
+    from dashboard.analysis import meeting
+
+    for week in range(1, 5):   # a quiet history, then a burst in one grid
+        insert_counts(conn, dict.fromkeys(lattice, 1), WINDOW_START - timedelta(days=7 * week))
+    insert_counts(conn, {**dict.fromkeys(lattice, 1), grid_code(3, 3): 30}, WINDOW_START)
+    files = meeting.meeting_export(conn, CITY, WINDOW_START, WINDOW_END, out_dir=tmp_path)
+    assert set(files) == {"ranking.csv", "ranking.xlsx", "map.png", "report.html"}
+    assert (tmp_path / "report.html").read_bytes() == files["report.html"]
+    assert read_png(files["map.png"]).shape[:2] == (700, 1000)
+    back = list(csv.reader(io.StringIO(files["ranking.csv"].decode("utf-8-sig"))))
+    assert back[0][:3] == ["排名", "单位", "综合得分"] and back[1][1] == "测试district"
+    page = files["report.html"].decode("utf-8")
+    assert "领导会商报告" in page and "网格3-3" in page and "data:image/png;base64," in page
