@@ -154,3 +154,35 @@ def test_rollup_equals_recompute_for_touched_keys(conn: Any, tmp_path: Path, uid
         truth, rollup = cur.fetchone()
     assert truth == rollup
     assert truth  # something was compared
+
+
+def test_commit_bumps_data_version_and_notifies(uid: str, grid_point: Any) -> None:
+    """A committed batch bumps data_version to this batch and NOTIFYs cityscreen_data."""
+    import os
+    import select
+
+    from cityscreen import db
+    from etl.pipeline import load_records
+
+    listener = db.connect(os.environ["DATABASE_URL"])
+    listener.autocommit = True
+    try:
+        with listener.cursor() as cur:
+            cur.execute("LISTEN cityscreen_data")
+        lon, lat, _ = grid_point(12)
+        with db.transaction() as conn:
+            s = load_records(conn, "incidents", [{
+                "event_id": uid, "reported_at": "2026-11-20T08:00:00+08:00",
+                "category": "0101", "lon": lon, "lat": lat}])
+        with listener.cursor() as cur:
+            cur.execute("SELECT version, last_batch_id FROM data_version")
+            version, last_batch = cur.fetchone()
+        # psycopg2 collects notifications while running a query on the connection.
+        if not listener.notifies:
+            select.select([listener], [], [], 10)
+            listener.poll()
+        payloads = [n.payload for n in listener.notifies if n.channel == "cityscreen_data"]
+        assert str(version) in payloads
+        assert last_batch >= s.batch_id
+    finally:
+        listener.close()
