@@ -119,7 +119,11 @@ class Watcher:
         """Candidates whose size and mtime did not change since the previous poll."""
         now: dict[str, tuple[int, int]] = {}
         ready = []
-        for path in sorted(self.dir.iterdir()):
+        try:
+            entries = sorted(self.dir.iterdir())
+        except OSError as exc:
+            raise WatchError(f"cannot list {self.dir}: {exc.strerror or exc}") from None
+        for path in entries:
             if not is_candidate(path):
                 continue
             try:
@@ -225,8 +229,9 @@ class Watcher:
             tmp.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str) + "\n",
                            encoding="utf-8")
             os.replace(tmp, path)
-        except OSError as exc:
+        except OSError as exc:  # disk full, permissions: the file itself is already filed
             log.error("cannot write the report %s: %s", path, exc.strerror or exc)
+            tmp.unlink(missing_ok=True)
             return None
         return path
 
@@ -240,7 +245,14 @@ def watch(directory: Path, *, interval: float = 2.0, once: bool = False,
     watcher.poll()  # the first poll only records sizes
     while True:
         time.sleep(interval)
-        for outcome in watcher.poll():
+        try:
+            found = watcher.poll()
+        except WatchError as exc:
+            if once:
+                raise
+            log.error("%s; retrying in %g s", exc, interval)  # e.g. a network share went away
+            continue
+        for outcome in found:
             outcomes.append(outcome)
             if on_outcome is not None:
                 on_outcome(outcome)
