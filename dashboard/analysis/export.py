@@ -14,6 +14,7 @@ import io
 import logging
 import math
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -77,11 +78,32 @@ def _view(bbox: Sequence[float] | None, width: int, height: int) -> dict[str, An
             "zoom": max(0.0, min(18.0, zoom - 0.5))}
 
 
+def keep_browser() -> None:
+    """Keep one headless Chromium for PNG exports in this process (first image ~3 s, then <1 s).
+
+    Call it lazily inside a long-lived worker (after a gunicorn fork, never at import); without
+    it every export starts and stops its own browser.
+    """
+    import kaleido
+
+    kaleido.start_sync_server(silence_warnings=True)
+
+
+def close_browser() -> None:
+    """Stop the browser kept by ``keep_browser`` (if any)."""
+    import kaleido
+
+    kaleido.stop_sync_server(silence_warnings=True)
+
+
 def figure_png(fig: go.Figure, path: Path | None = None, *, width: int | None = None,
                height: int | None = None, scale: float = 1.0) -> bytes:
     """Render a Plotly figure (MapLibre included) to PNG bytes with kaleido; write ``path`` too."""
     started = time.perf_counter()
-    png = pio.to_image(fig, format="png", width=width, height=height, scale=scale)
+    with warnings.catch_warnings():
+        # plotly passes browser options that a kept browser already has
+        warnings.filterwarnings("ignore", "The kopts argument is ignored", UserWarning)
+        png = pio.to_image(fig, format="png", width=width, height=height, scale=scale)
     log.info("png export %d bytes in %.2f s", len(png), time.perf_counter() - started)
     if path is not None:
         Path(path).write_bytes(png)

@@ -66,3 +66,10 @@ def read_png(data: bytes) -> np.ndarray:
         out[y] = cur
         prev = cur
     return out.reshape(height, width, channels)
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a PNG's header, without decoding the pixels."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        raise ValueError("not a PNG")
+    return struct.unpack(">II", data[16:24])

@@ -9,11 +9,12 @@ from datetime import datetime, timedelta
 from html.parser import HTMLParser
 
 import numpy as np
+import pytest
 from openpyxl import load_workbook
 
 from dashboard.analysis import export, hotspots
 from tests.analysis.conftest import CITY, WINDOW_END, WINDOW_START, grid_code, insert_counts
-from tests.analysis.png import read_png
+from tests.analysis.png import png_size, read_png
 
 COLUMNS = [("rank", "排名"), ("name", "单位"), ("score", "综合得分"), ("note", "说明"),
            ("at", "时间"), ("missing", "满意率")]
@@ -23,6 +24,14 @@ ROWS = [
     {"rank": 2, "name": "襄城区", "score": 80.5, "note": "<script>alert(1)</script>",
      "at": datetime(2031, 3, 10, 9, 0), "missing": 0.9},
 ]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def browser():
+    """One Chromium for this module's PNGs (also exercises the kept-browser path)."""
+    export.keep_browser()
+    yield
+    export.close_browser()
 
 
 def _hot_figure(conn, lattice):
@@ -131,7 +140,7 @@ def test_meeting_export_files(conn, lattice, tmp_path):
     files = meeting.meeting_export(conn, CITY, WINDOW_START, WINDOW_END, out_dir=tmp_path)
     assert set(files) == {"ranking.csv", "ranking.xlsx", "map.png", "report.html"}
     assert (tmp_path / "report.html").read_bytes() == files["report.html"]
-    assert read_png(files["map.png"]).shape[:2] == (700, 1000)
+    assert png_size(files["map.png"]) == (1000, 700)
     back = list(csv.reader(io.StringIO(files["ranking.csv"].decode("utf-8-sig"))))
     assert back[0][:3] == ["排名", "单位", "综合得分"] and back[1][1] == "测试district"
     page = files["report.html"].decode("utf-8")
