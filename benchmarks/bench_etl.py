@@ -22,6 +22,7 @@ import argparse
 import csv
 import io
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -205,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         ours = args.rows / secs
         print(f"pipeline: {summary}", flush=True)
         print(f"pipeline: {args.rows:,} rows in {secs:.1f} s = {ours:,.0f} rows/s "
-              "(file → committed events + transitions + roll-ups)", flush=True)
+              "(file → committed events + transitions + roll-ups); peak RSS of this process "
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB", flush=True)
 
         n_a = min(args.sample, args.rows)
         secs_a = baseline_rowwise(url, lon[:n_a], lat[:n_a], cats)
