@@ -17,6 +17,9 @@ from dashboard.i18n import t
 
 OUTLINE, VALUES, HEAT, CAMERAS, LABELS = range(5)
 MAX_LABELS = 80
+# transparent where there is nothing, hot where cases pile up (no dark "holes" in the blobs)
+HEAT_SCALE = [[0, "rgba(255,237,160,0)"], [0.2, "rgba(254,217,118,0.55)"],
+              [0.5, "rgba(253,141,60,0.8)"], [0.8, "rgba(240,59,32,0.9)"], [1, "rgb(189,0,38)"]]
 CAMERA_COLORS = {"online": "#22c55e", "offline": "#9ca3af", "fault": "#ef4444"}
 
 
@@ -99,8 +102,8 @@ def map_figure(code: str, units: list[dict[str, Any]], values: dict[str, float |
                       "bgcolor": "rgba(0,0,0,0)", "tickfont": {"color": c["text"]}},
             name="values"),
         go.Densitymap(lon=hx, lat=hy, radius=14, opacity=0.65, showscale=False,
-                      colorscale="Hot", reversescale=True, hoverinfo="skip",
-                      visible=bool(heat), name="heat"),
+                      colorscale=HEAT_SCALE, hoverinfo="skip", visible=bool(heat),
+                      name="heat"),
         go.Scattermap(lon=cx, lat=cy, mode="markers", marker={"size": 7, "color": cc},
                       visible=show_cameras, hoverinfo="skip", name=t("cameras", lang)),
         go.Scattermap(lon=[u["lon"] for u in units], lat=[u["lat"] for u in units],
@@ -136,8 +139,8 @@ def small_map(outline: dict[str, Any] | None, *, theme: str, points: list[dict[s
                          hoverinfo="skip"),
     ]
     if heat:
-        traces.append(go.Densitymap(lon=px, lat=py, radius=18, opacity=0.7, showscale=False,
-                                    colorscale="Hot", reversescale=True, hoverinfo="skip"))
+        traces.append(go.Densitymap(lon=px, lat=py, radius=18, opacity=0.8, showscale=False,
+                                    colorscale=HEAT_SCALE, hoverinfo="skip"))
     else:
         traces.append(go.Scattermap(lon=px, lat=py, mode="markers",
                                     marker={"size": 14, "color": "#e0342b"}, hoverinfo="skip"))

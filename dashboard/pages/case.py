@@ -55,7 +55,8 @@ def layout(case_id: str | None = None, **params: Any) -> html.Div:
         m = data.case_model(int(case_id)) if case_id and case_id.isdigit() else None
     except data.DB_ERRORS as exc:
         log.warning("case render without database: %s", exc)
-        return html.Div(html.H2(t("db_down", lang), className="unavailable"), **root)
+        return html.Div(html.H2(t("db_down", lang), className="unavailable"), id=ids.ROOT,
+                        className=f"screen theme-{theme} is-unavailable")
     if not m or m["case"] is None:
         return html.Div([html.H2(t("not_found", lang), className="unavailable"),
                          dcc.Graph(id=ids.CASE_MAP)], **root)

@@ -21,6 +21,12 @@ log = logging.getLogger("cityscreen.dashboard")
 
 dash.register_page(__name__, path_template="/grid/<code>", name="grid", title="网格")
 
+GRID_THEMES = {
+    "wall": "themeQuartz.withParams({backgroundColor: '#0d1b33', foregroundColor: '#d8e6ff',"
+            " headerBackgroundColor: '#102446', accentColor: '#35c3ff',"
+            " oddRowBackgroundColor: '#0f1f3b', fontFamily: 'inherit'})",
+    "desk": "themeQuartz.withParams({fontFamily: 'inherit'})",
+}
 STATUS_KEYS = ("reported", "accepted", "dispatched", "resolved", "verified", "closed")
 
 
@@ -82,16 +88,16 @@ def layout(code: str | None = None, **params: Any) -> html.Div:
                 id=ids.GRID_TABLE, rowData=row_data(m["cases"], lang),
                 columnDefs=column_defs(lang),
                 defaultColDef={"sortable": True, "resizable": True, "filter": True},
-                dashGridOptions={"rowSelection": {"mode": "singleRow"}, "animateRows": False},
-                getRowId="params.data.id",
-                className="ag-theme-quartz-dark" if theme == "wall" else "ag-theme-quartz",
+                dashGridOptions={"rowSelection": {"mode": "singleRow", "checkboxes": False},
+                                 "animateRows": False, "theme": {"function": GRID_THEMES[theme]}},
+                getRowId="String(params.data.id)",
                 style={"height": "100%", "width": "100%"},
             ), className="col col-table"),
             html.Section(dcc.Graph(id=ids.GRID_MAP, figure=fig,
                                    config={"displayModeBar": False, "scrollZoom": True},
                                    className="map-graph"), className="col col-map"),
         ], className="body body-grid"),
-    ], id=ids.ROOT, className=f"screen theme-{theme} is-unavailable")
+    ], id=ids.ROOT, className=f"screen theme-{theme}")
 
 
 @callback(

@@ -90,6 +90,9 @@ def test_click_drills_down_to_a_grid_and_the_breadcrumb_goes_back(
     page.locator(f"button[id*='{grid}']").click()
     page.wait_for_url(re.compile(rf"/grid/{grid}"))
     page.wait_for_selector("#grid-cases .ag-row")
+    page.evaluate("() => { window.__sameDocument = true; }")
+    page.wait_for_timeout(2500)  # a few version polls: the grid view must stay put
+    assert page.evaluate("() => window.__sameDocument === true"), "the grid view reloaded"
     crumbs = page.locator("#breadcrumb a")
     assert crumbs.count() == 4  # city, district, street, community (the grid is current)
     crumbs.nth(1).click()  # back up to the district
