@@ -94,6 +94,13 @@ def _run(conn: db.Connection, truth: dict, truth_path: Path) -> int:
                     if not r["found"] or r["false_positives"]:
                         print(f"    {r['id']} {r['grid_code']} {r['start']}..{r['end']}"
                               f" found={r['found']} false positives={r['false_positives'][:6]}")
+    t = time.perf_counter()
+    sweep = scoring.score_sweep(conn, truth, days=28, window_hours=24)
+    print(f"daily sweep, last 28 days (every day, quiet ones too): precision"
+          f" {_fmt(sweep['precision'])} ({sweep['true_positives']}/{sweep['flagged']}),"
+          f" recall {_fmt(sweep['recall'])} ({sweep['recalled']}/{sweep['expected']} hotspot-days"
+          f" active >= 12 h), {sweep['windows_with_false_positives']}/{sweep['windows']} days"
+          f" with a false positive, {time.perf_counter() - t:.1f} s")
     return 0 if ok else 1
 
 

@@ -70,3 +70,42 @@ def score(conn: Connection, truth: dict[str, Any], *, detector: str = "emerging"
             "recall": sum(r["found"] for r in runs) / len(planted) if planted else None,
             "flagged": n_flagged, "true_positives": n_tp,
             "precision": n_tp / n_flagged if n_flagged else None, "runs": runs}
+
+
+def score_sweep(conn: Connection, truth: dict[str, Any], *, days: int = 28,
+                window_hours: int = 24, detector: str = "emerging",
+                min_active_hours: float = 12.0, **options: Any) -> dict[str, Any]:
+    """Precision/recall over consecutive windows ending at the truth's ``end`` (all categories).
+
+    Every window counts, with or without a planted hotspot, so false positives on quiet days
+    are measured too. A flagged grid is a true positive when a planted hotspot is active in
+    it during the window; a (hotspot, window) pair is expected when the hotspot is active for
+    at least ``min_active_hours`` of the window, and recalled when its grid is flagged.
+    """
+    detect = DETECTORS[detector]
+    planted = [{**h, "t0": datetime.fromisoformat(h["start"]),
+                "t1": datetime.fromisoformat(h["end"])} for h in truth["hotspots"]]
+    end = _hour_floor(datetime.fromisoformat(truth["end"]))
+    step = timedelta(hours=window_hours)
+    flagged_total = tp_total = expected = recalled = 0
+    false_positive_windows = 0
+    for k in range(int(days * 24 / window_hours)):
+        w1 = end - k * step
+        w0 = w1 - step
+        result = detect(conn, w0, w1, unit=truth["city"], **options)
+        flagged = {r["grid_code"] for r in hotspots.significant(result)}
+        active = {h["grid_code"] for h in planted if h["t0"] < w1 and h["t1"] > w0}
+        flagged_total += len(flagged)
+        tp_total += len(flagged & active)
+        false_positive_windows += bool(flagged - active)
+        for h in planted:
+            overlap = (min(w1, h["t1"]) - max(w0, h["t0"])) / timedelta(hours=1)
+            if overlap >= min_active_hours:
+                expected += 1
+                recalled += h["grid_code"] in flagged
+    return {"detector": detector, "windows": int(days * 24 / window_hours),
+            "window_hours": window_hours, "flagged": flagged_total, "true_positives": tp_total,
+            "precision": tp_total / flagged_total if flagged_total else None,
+            "expected": expected, "recalled": recalled,
+            "recall": recalled / expected if expected else None,
+            "windows_with_false_positives": false_positive_windows}

@@ -31,4 +31,8 @@ def test_emerging_hotspots_find_planted_ones_on_a_small_demo(conn, city, tmp_pat
     # with the hotspot's own subitem as the filter (the duty officer's view) it is as good
     narrow = scoring.score(conn, truth, detector="emerging", category_mode="subitem")
     assert narrow["recall"] >= RECALL_FLOOR and narrow["precision"] >= PRECISION_FLOOR
+    # every day of the last two weeks, quiet days included: few false alarms
+    sweep = scoring.score_sweep(conn, truth, days=14)
+    assert sweep["windows"] == 14
+    assert sweep["precision"] is None or sweep["precision"] >= PRECISION_FLOOR, sweep
     hotspots.LAYERS.clear()
