@@ -87,13 +87,20 @@ def test_database_unreachable_one_line_exit_1(tmp_path: Path, uid: str,
 
 
 def test_unreadable_file_and_usage_errors(tmp_path: Path) -> None:
-    missing = run_cli("load", "incidents", str(tmp_path / "nope.csv"))
-    assert missing.returncode == 1 and "cannot read" in missing.stderr
-    no_mapping = run_cli("load", "hotline", str(tmp_path / "x.json"), "--format", "open311")
-    assert no_mapping.returncode == 2 and "--mapping" in no_mapping.stderr
+    from click.testing import CliRunner
+
+    from cityscreen.cli import main
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(main, list(args))
+
+    missing = run("load", "incidents", str(tmp_path / "nope.csv"))
+    assert missing.exit_code == 1 and "cannot read" in missing.output
+    no_mapping = run("load", "hotline", str(tmp_path / "x.json"), "--format", "open311")
+    assert no_mapping.exit_code == 2 and "--mapping" in no_mapping.output
     (tmp_path / "x.csv").write_text("event_id\n", encoding="utf-8")
-    bad_crs = run_cli("load", "incidents", str(tmp_path / "x.csv"), "--crs", "mars")
-    assert bad_crs.returncode == 2 and "mars" in bad_crs.stderr
+    bad_crs = run("load", "incidents", str(tmp_path / "x.csv"), "--crs", "mars")
+    assert bad_crs.exit_code == 2 and "mars" in bad_crs.output
 
 
 def test_help_lists_columns() -> None:
