@@ -352,7 +352,7 @@ def run(*, rate: float, url: str | None = None, token: str | None = None,
     stats = FeedStats(run_id=feed.run_id)
     started = time.monotonic()
     next_tick = started
-    last = time.time()
+    last = time.time() - interval  # the first tick already brings one interval's cases
     try:
         while True:
             next_tick += interval
