@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import psycopg2.extras
 import pytest
 
 from dashboard.analysis import hotspots
@@ -41,31 +42,28 @@ def insert_lattice(conn, side: int = SIDE) -> list[str]:
             cur.execute("INSERT INTO admin_unit (code, level, parent_code, name, geom)"
                         " VALUES (%s, %s, %s, %s, ST_GeomFromEWKT(%s))",
                         (code, level, parent, f"测试{level}", full))
-        codes = []
-        for r in range(side):
-            for c in range(side):
-                code = grid_code(r, c)
-                codes.append(code)
-                geom = _box(X0 + c * CELL, Y0 + r * CELL, X0 + (c + 1) * CELL,
-                            Y0 + (r + 1) * CELL)
-                cur.execute("INSERT INTO admin_unit (code, level, parent_code, name, geom,"
-                            " population) VALUES (%s, 'grid', %s, %s, ST_GeomFromEWKT(%s), 1000)",
-                            (code, COMMUNITY, f"网格{r}-{c}", geom))
-    return codes
+        rows = [(grid_code(r, c), COMMUNITY, f"网格{r}-{c}",
+                 _box(X0 + c * CELL, Y0 + r * CELL, X0 + (c + 1) * CELL, Y0 + (r + 1) * CELL))
+                for r in range(side) for c in range(side)]
+        psycopg2.extras.execute_values(
+            cur, "INSERT INTO admin_unit (code, level, parent_code, name, geom, population)"
+                 " SELECT v.code, 'grid', v.parent, v.name, ST_GeomFromEWKT(v.geom), 1000"
+                 " FROM (VALUES %s) AS v (code, parent, name, geom)", rows)
+    return [r[0] for r in rows]
 
 
 def insert_counts(conn, counts: dict[str, int], hour: datetime, category: str = "0703",
                   channel: str = "grid_worker") -> None:
-    """Put per-grid reported counts into the hourly roll-up at one hour."""
+    """Put per-grid reported counts into the hourly roll-up at one hour (one statement)."""
+    values = [(code, hour, channel, category, n) for code, n in counts.items() if n]
+    if not values:
+        return
     with conn.cursor() as cur:
-        for code, n in counts.items():
-            if n:
-                cur.execute("INSERT INTO event_hourly (grid_code, hour, channel, category,"
-                            " n_reported) VALUES (%s, %s, %s, %s, %s)"
-                            " ON CONFLICT (grid_code, hour, channel, category)"
-                            " DO UPDATE SET n_reported = event_hourly.n_reported"
-                            " + EXCLUDED.n_reported",
-                            (code, hour, channel, category, n))
+        psycopg2.extras.execute_values(
+            cur, "INSERT INTO event_hourly (grid_code, hour, channel, category, n_reported)"
+                 " VALUES %s ON CONFLICT (grid_code, hour, channel, category)"
+                 " DO UPDATE SET n_reported = event_hourly.n_reported + EXCLUDED.n_reported",
+            values)
 
 
 @pytest.fixture

@@ -80,10 +80,10 @@ def test_gi_star_permutation_pvalues_follow_pysal(conn, lattice):
     for code in PLANTED:
         counts[code] += 12
     insert_counts(conn, counts, WINDOW_START)
-    result = hotspots.gi_star(conn, WINDOW_START, WINDOW_END, unit=CITY, permutations=199,
+    result = hotspots.gi_star(conn, WINDOW_START, WINDOW_END, unit=CITY, permutations=99,
                               seed=5)
     y = np.array([counts[c] for c in lattice], dtype=float)
-    ref = esda.G_Local(y, _lattice_w(False), transform="B", star=True, permutations=199, seed=5)
+    ref = esda.G_Local(y, _lattice_w(False), transform="B", star=True, permutations=99, seed=5)
     by_code = {r["grid_code"]: r for r in result["items"]}
     np.testing.assert_allclose([by_code[c]["p"] for c in lattice],
                                np.minimum(1, 2 * ref.p_sim), atol=1e-12)
