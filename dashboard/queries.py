@@ -191,14 +191,21 @@ def children_values(conn: Connection, unit: Row, start: datetime, end: datetime,
 
 
 def event_points(conn: Connection, unit: Row, start: datetime, end: datetime,
-                 filters: dict[str, str] | None = None, limit: int = 20000) -> list[Row]:
-    """Located events of the unit in the window (the heat layer), newest first, capped."""
+                 filters: dict[str, str] | None = None, cell_deg: float = 0.0002,
+                 limit: int = 20000) -> list[Row]:
+    """Located events of the unit in the window, binned to ~20 m cells with their counts.
+
+    The heat layer needs weights, not every point: binning keeps its payload small however
+    busy the grid is.
+    """
     where, params = event_scope(unit, start, end, filters)
     return _rows(conn, f"""
-        SELECT round(ST_X(e.geom)::numeric, 6)::float AS lon,
-               round(ST_Y(e.geom)::numeric, 6)::float AS lat
-        FROM event e WHERE e.geom IS NOT NULL AND {where}
-        ORDER BY e.reported_at DESC LIMIT %s""", [*params, int(limit)])
+        SELECT round(ST_X(c)::numeric, 5)::float AS lon, round(ST_Y(c)::numeric, 5)::float AS lat,
+               n
+        FROM (SELECT ST_SnapToGrid(e.geom, %s) AS c, count(*) AS n
+              FROM event e WHERE e.geom IS NOT NULL AND {where}
+              GROUP BY 1 ORDER BY n DESC LIMIT %s) cells""",
+                 [float(cell_deg), *params, int(limit)])
 
 
 def cameras_in(conn: Connection, unit: Row, limit: int = 20000) -> list[Row]:

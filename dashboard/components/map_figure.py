@@ -67,6 +67,11 @@ def heat_xy(points: list[dict[str, Any]]) -> tuple[list[float], list[float]]:
     return [p["lon"] for p in points], [p["lat"] for p in points]
 
 
+def heat_z(points: list[dict[str, Any]]) -> list[int]:
+    """Weights of the heat points (cases per cell)."""
+    return [int(p.get("n", 1)) for p in points]
+
+
 def camera_xy(cams: list[dict[str, Any]]) -> tuple[list[float], list[float], list[str]]:
     """Camera positions and marker colours by status."""
     return ([c["lon"] for c in cams], [c["lat"] for c in cams],
@@ -101,7 +106,8 @@ def map_figure(code: str, units: list[dict[str, Any]], values: dict[str, float |
                       "len": 0.5, "x": 0.99, "xanchor": "right",
                       "bgcolor": "rgba(0,0,0,0)", "tickfont": {"color": c["text"]}},
             name="values"),
-        go.Densitymap(lon=hx, lat=hy, radius=14, opacity=0.65, showscale=False,
+        go.Densitymap(lon=hx, lat=hy, z=heat_z(heat or []), radius=14, opacity=0.65,
+                      showscale=False,
                       colorscale=HEAT_SCALE, hoverinfo="skip", visible=bool(heat),
                       name="heat"),
         go.Scattermap(lon=cx, lat=cy, mode="markers", marker={"size": 7, "color": cc},
@@ -139,7 +145,8 @@ def small_map(outline: dict[str, Any] | None, *, theme: str, points: list[dict[s
                          hoverinfo="skip"),
     ]
     if heat:
-        traces.append(go.Densitymap(lon=px, lat=py, radius=18, opacity=0.8, showscale=False,
+        traces.append(go.Densitymap(lon=px, lat=py, z=heat_z(points), radius=18, opacity=0.8,
+                                    showscale=False,
                                     colorscale=HEAT_SCALE, hoverinfo="skip"))
     else:
         traces.append(go.Scattermap(lon=px, lat=py, mode="markers",

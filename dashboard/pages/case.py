@@ -59,7 +59,7 @@ def layout(case_id: str | None = None, **params: Any) -> html.Div:
                         className=f"screen theme-{theme} is-unavailable")
     if not m or m["case"] is None:
         return html.Div([html.H2(t("not_found", lang), className="unavailable"),
-                         dcc.Graph(id=ids.CASE_MAP)], **root)
+                         dcc.Graph(id=ids.CASE_MAP, style={"display": "none"})], **root)
     c = m["case"]
     point = [{"lon": c["lon"], "lat": c["lat"]}] if c["lon"] is not None else []
     fig = mf.small_map(m["outline"], theme=theme, points=point, cameras=m["cameras"])

@@ -47,8 +47,8 @@ def column_defs(lang: str) -> list[dict[str, Any]]:
 
 
 def row_data(cases: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
-    """Table rows with translated status and overdue labels."""
-    return [{**c, "status_label": t(f"st_{c['status']}", lang),
+    """Table rows with translated status and overdue labels (``rid``: AG Grid wants string ids)."""
+    return [{**c, "rid": str(c["id"]), "status_label": t(f"st_{c['status']}", lang),
              "overdue_label": t("is_overdue", lang) if c["overdue"] else ""} for c in cases]
 
 
@@ -90,7 +90,7 @@ def layout(code: str | None = None, **params: Any) -> html.Div:
                 defaultColDef={"sortable": True, "resizable": True, "filter": True},
                 dashGridOptions={"rowSelection": {"mode": "singleRow", "checkboxes": False},
                                  "animateRows": False, "theme": {"function": GRID_THEMES[theme]}},
-                getRowId="String(params.data.id)",
+                getRowId="params.data.rid",
                 style={"height": "100%", "width": "100%"},
             ), className="col col-table"),
             html.Section(dcc.Graph(id=ids.GRID_MAP, figure=fig,

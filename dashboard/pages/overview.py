@@ -133,6 +133,25 @@ def navigate(click: dict | None, _rank: list, window: str, start: str | None, en
     return new
 
 
+def map_patch(vals: dict[str, Any], state: ViewState) -> Patch:
+    """Values-only update of the map: z and hover text, heat points, camera colours."""
+    units = vals["units"]
+    fig = Patch()
+    fig["data"][mf.VALUES]["z"] = mf.z_list(units, vals["values"])
+    fig["data"][mf.VALUES]["text"] = mf.hover_texts(units, vals["values"])
+    if vals["heat"]:
+        hx, hy = mf.heat_xy(vals["heat"])
+        fig["data"][mf.HEAT]["lon"] = hx
+        fig["data"][mf.HEAT]["lat"] = hy
+        fig["data"][mf.HEAT]["z"] = mf.heat_z(vals["heat"])
+    if state.cams and "cameras" in vals:
+        cx, cy, cc = mf.camera_xy(vals["cameras"])
+        fig["data"][mf.CAMERAS]["lon"] = cx
+        fig["data"][mf.CAMERAS]["lat"] = cy
+        fig["data"][mf.CAMERAS]["marker"]["color"] = cc
+    return fig
+
+
 @callback(
     Output(ids.MAP, "figure"),
     Output({"type": ids.KPI_VALUE, "key": ALL}, "children"),
@@ -162,19 +181,7 @@ def refresh(version: dict | None, page_state: dict | None, page_version: int | N
         raise PreventUpdate from None
     if not vals:
         raise PreventUpdate
-    units = vals["units"]
-    fig = Patch()
-    fig["data"][mf.VALUES]["z"] = mf.z_list(units, vals["values"])
-    fig["data"][mf.VALUES]["text"] = mf.hover_texts(units, vals["values"])
-    if vals["heat"]:
-        hx, hy = mf.heat_xy(vals["heat"])
-        fig["data"][mf.HEAT]["lon"] = hx
-        fig["data"][mf.HEAT]["lat"] = hy
-    if state.cams and "cameras" in vals:
-        cx, cy, cc = mf.camera_xy(vals["cameras"])
-        fig["data"][mf.CAMERAS]["lon"] = cx
-        fig["data"][mf.CAMERAS]["lat"] = cy
-        fig["data"][mf.CAMERAS]["marker"]["color"] = cc
+    fig = map_patch(vals, state)
     tiles = vals["tiles"]
     kpi_out = [panels.fmt_value(o["id"]["key"], tiles.get(o["id"]["key"]))
                for o in ctx.outputs_list[1]]

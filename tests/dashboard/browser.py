@@ -37,7 +37,7 @@ def browser() -> Iterator[Browser]:
 
 # JS: resolves when the MapLibre map inside ``#<graph_id>`` has drawn (its `idle` event).
 MAP_IDLE_JS = """async (graphId) => {
-  const deadline = Date.now() + 20000;
+  const deadline = Date.now() + 90000;
   while (Date.now() < deadline) {
     const gd = document.querySelector('#' + graphId + ' .js-plotly-plot');
     const sub = gd && gd._fullLayout && gd._fullLayout.map && gd._fullLayout.map._subplot;

@@ -108,7 +108,7 @@ def page(chromium: Any) -> Iterator[Any]:
     """A fresh 1920×1080 page (own context: no shared cache or history)."""
     context = chromium.new_context(viewport={"width": 1920, "height": 1080})
     p = context.new_page()
-    p.set_default_timeout(30_000)
+    p.set_default_timeout(120_000)
     try:
         yield p
     finally:

@@ -30,7 +30,7 @@ def open_map(page: Any, url: str, graph: str = "map") -> None:
     assert wait_map_idle(page, graph), "the map never became idle"
 
 
-def wait_locations(page: Any, want: list[str], timeout: float = 20.0) -> list[str]:
+def wait_locations(page: Any, want: list[str], timeout: float = 90.0) -> list[str]:
     """Wait until the map's choropleth shows exactly ``want``."""
     deadline = time.monotonic() + timeout
     got: list[str] = []
@@ -100,7 +100,12 @@ def test_click_drills_down_to_a_grid_and_the_breadcrumb_goes_back(
     wait_locations(page, children(city, "street", district))
     page.go_back()  # the browser's Back returns to the grid view
     page.wait_for_url(re.compile(rf"/grid/{grid}"))
-    page.wait_for_selector("#grid-cases .ag-row")
+    row = page.locator("#grid-cases .ag-row").first
+    case_id = row.get_attribute("row-id")
+    assert case_id and case_id.isdigit()
+    row.locator(".ag-cell").first.click()  # a case opens its detail with the timeline
+    page.wait_for_url(re.compile(rf"/case/{case_id}"))
+    assert page.locator("#case-timeline tbody tr").count() >= 1
 
 
 def test_a_url_reopens_the_same_view(page: Any, served: Served,
@@ -133,7 +138,7 @@ def test_a_new_event_changes_a_tile_without_reload(page: Any, served: Served,
             cur.execute("SELECT bump_data_version(NULL)")
     page.wait_for_function(
         "([sel, n]) => parseInt(document.querySelector(sel).innerText.replace(/,/g, '')) === n",
-        arg=[TILE, before + 1], timeout=20_000)
+        arg=[TILE, before + 1], timeout=90_000)
     assert page.evaluate("() => window.__sameDocument === true"), "the page was reloaded"
     assert geometry_fetches == [], "a refresh must send values only, not geometry"
 
@@ -183,14 +188,14 @@ def test_stale_banner_when_the_database_goes_and_comes_back(
             cur.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
             cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                         "WHERE datname = %s", (name,))
-        banner.wait_for(state="visible", timeout=20_000)
+        banner.wait_for(state="visible", timeout=90_000)
         assert re.search(r"数据延迟 / data delayed since \d\d:\d\d", banner.inner_text())
         assert choropleth_locations(page) == shown  # the last data stays on screen
         health = page.request.get(app.base + "/healthz")
         assert health.status == 503 and health.json()["database"] == "down"
         with admin.cursor() as cur:  # and give it back
             cur.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-        banner.wait_for(state="hidden", timeout=20_000)
+        banner.wait_for(state="hidden", timeout=90_000)
         assert choropleth_locations(page) == shown
     finally:
         admin.close()

@@ -240,3 +240,10 @@ def _walk(node: Any) -> Any:
             yield from _walk(c)
     elif children is not None and hasattr(children, "to_plotly_json"):
         yield from _walk(children)
+
+
+def test_heat_points_are_binned_and_keep_every_case(planted: dict[str, Any]) -> None:
+    street = reader_rows(queries.unit_info, planted["street"])
+    cells = reader_rows(queries.event_points, street, T0, T0 + timedelta(days=1), {})
+    assert sum(c["n"] for c in cells) == 200
+    assert len(cells) < 200  # cases a few metres apart share a cell

@@ -1,0 +1,274 @@
+"""Dashboard benchmark: drill-down server time (cold/warm p95), live-refresh payload vs the full
+figure, first paint in headless Chromium, server RSS — at 20,000 grids and 10M events.
+
+The data set lives in its own database ``cityscreen_bench_dash`` on the same server: the demo
+city's real polygons (``geo.demo_city``) and events generated set-based in SQL (a year ending
+now, skewed towards some grids); later runs reuse it when it has the requested size.
+
+    python benchmarks/bench_dashboard.py [--grids 20000] [--events 10000000] [--samples 20]
+                                         [--no-browser]
+
+Drill-down time is the real Dash routing callback (POST /_dash-update-component through the
+Flask test client), i.e. what a click costs the server: cold = query cache cleared before the
+request, warm = the same request again. Ratios are printed against the warm time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cityscreen import db  # noqa: E402
+from cityscreen.settings import get_settings  # noqa: E402
+
+DB_NAME = "cityscreen_bench_dash"
+
+GEN_EVENTS = """
+INSERT INTO event (source, source_id, category, major, priority, geom, grid_code, reported_at,
+                   deadline_at, closed_at, status, status_at, satisfaction)
+SELECT (ARRAY['grid_worker','hotline_12345','video_ai'])[1 + n %% 3], 'bd' || n, cat, left(cat, 2),
+       1 + n %% 4,
+       ST_SetSRID(ST_MakePoint(g.x + (random() - 0.5) * 0.0004, g.y + (random() - 0.5) * 0.0004),
+                  4326),
+       g.code, rep, rep + interval '24 hours',
+       CASE WHEN closed THEN rep + random() * interval '40 hours' END,
+       CASE WHEN closed THEN 'closed' ELSE 'dispatched' END, rep,
+       CASE WHEN closed AND n %% 3 = 1 THEN 1 + (n %% 5) END
+FROM (SELECT n, floor(power(random(), 2.5) * %(ngrids)s)::int AS gi,
+             now() - random() * interval '365 days' AS rep,
+             (ARRAY['0101','0203','0305','0703','0902','1101'])[1 + n %% 6] AS cat,
+             random() < 0.85 AS closed
+      FROM generate_series(%(lo)s, %(hi)s) n) s
+JOIN bench_grid g ON g.i = s.gi
+"""
+
+
+def bench_url(admin_url: str) -> str:
+    """The benchmark database's URL."""
+    return db.with_database(admin_url, DB_NAME)
+
+
+def ensure_data(grids: int, events: int) -> str:
+    """Create (once) the benchmark database with ``grids`` grids and ``events`` events."""
+    from geo import demo_city
+    from geo.schema import migrate
+
+    admin = db.writer_url()
+    url = bench_url(admin)
+    conn = db.connect(db.with_database(admin, "postgres"))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,))
+        exists = cur.fetchone() is not None
+    if exists:
+        c = db.connect(url)
+        with c.cursor() as cur:
+            cur.execute("SELECT (SELECT count(*) FROM admin_unit WHERE level = 'grid'), "
+                        "(SELECT count(*) FROM event)")
+            have = cur.fetchone()
+        c.close()
+        if abs(have[0] - grids) <= grids * 0.05 and have[1] == events:
+            conn.close()
+            print(f"reusing {DB_NAME}: {have[0]} grids, {have[1]} events", flush=True)
+            return url
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE "{DB_NAME}" WITH (FORCE)')
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{DB_NAME}"')
+    conn.close()
+    c = db.connect(url, timeout_ms=0)
+    migrate(c)
+    t = time.perf_counter()
+    demo_city.load(c, demo_city.generate(grids=grids, seed=1))
+    c.commit()
+    print(f"demo city with {grids} grids loaded in {time.perf_counter() - t:.0f}s", flush=True)
+    with c.cursor() as cur:
+        cur.execute("""CREATE TABLE bench_grid AS
+            SELECT (row_number() OVER (ORDER BY code) - 1)::int AS i, code,
+                   ST_X(ST_PointOnSurface(geom)) AS x, ST_Y(ST_PointOnSurface(geom)) AS y
+            FROM admin_unit WHERE level = 'grid'""")
+        cur.execute("CREATE INDEX ON bench_grid (i)")
+        cur.execute("SELECT count(*) FROM bench_grid")
+        ngrids = cur.fetchone()[0]
+    c.commit()
+    chunk = 1_000_000
+    t = time.perf_counter()
+    for lo in range(1, events + 1, chunk):
+        hi = min(lo + chunk - 1, events)
+        with c.cursor() as cur:
+            cur.execute(GEN_EVENTS, {"ngrids": ngrids, "lo": lo, "hi": hi})
+        c.commit()
+        print(f"  events {hi:,} ({time.perf_counter() - t:.0f}s)", flush=True)
+    with c.cursor() as cur:
+        cur.execute("INSERT INTO camera (source_id, name, geom, grid_code, status) "
+                    "SELECT 'bc' || i, 'cam' || i, ST_SetSRID(ST_MakePoint(x, y), 4326), code, "
+                    "CASE WHEN i %% 7 = 0 THEN 'offline' ELSE 'online' END "
+                    "FROM bench_grid WHERE i %% 4 = 0")
+        cur.execute("SELECT bump_data_version(NULL)")
+    c.commit()
+    c.autocommit = True
+    with c.cursor() as cur:
+        cur.execute("VACUUM ANALYZE event")
+    c.close()
+    return url
+
+
+def p95(xs: list[float]) -> float:
+    """95th percentile (nearest rank)."""
+    xs = sorted(xs)
+    return xs[max(0, min(len(xs) - 1, round(0.95 * len(xs)) - 1))]
+
+
+def route_payload(path: str, search: str) -> dict[str, Any]:
+    """The request Dash's renderer sends when the URL changes (a drill-down)."""
+    return {
+        "output": ".._pages_content.children..._pages_store.data..",
+        "outputs": [{"id": "_pages_content", "property": "children"},
+                    {"id": "_pages_store", "property": "data"}],
+        "inputs": [{"id": "_pages_location", "property": "pathname", "value": path},
+                   {"id": "_pages_location", "property": "search", "value": search}],
+        "changedPropIds": ["_pages_location.search"],
+        "state": [],
+    }
+
+
+def drill_times(app: Any, units: list[str], samples: int) -> tuple[list[float], list[float]]:
+    """Server time of drill-down requests to ``units``: cold (cache cleared) and warm."""
+    from dashboard.cache import EXTENSION
+
+    client = app.server.test_client()
+    client.get("/")  # first request sets up the page router
+    cache = app.server.extensions[EXTENSION].cache
+    cold, warm = [], []
+    for code in random.Random(1).sample(units, min(samples, len(units))):
+        path = f"/grid/{code}" if len(code) == 15 else "/"
+        search = "" if len(code) == 15 else f"?unit={code}"
+        body = route_payload(path, search)
+        cache.clear()
+        t = time.perf_counter()
+        r = client.post("/_dash-update-component", json=body)
+        cold.append(time.perf_counter() - t)
+        assert r.status_code == 200, r.data[:300]
+        t = time.perf_counter()
+        client.post("/_dash-update-component", json=body)
+        warm.append(time.perf_counter() - t)
+    return cold, warm
+
+
+def payload_sizes(code: str) -> dict[str, int]:
+    """Live-refresh Patch of the map vs the full figure (and the geometry it would carry)."""
+    import plotly.io as pio
+
+    from dashboard import data
+    from dashboard.components import map_figure as mf
+    from dashboard.pages.overview import map_patch
+    from dashboard.state import ViewState
+
+    state = ViewState(unit=code)
+    m = data.overview_model(state)
+    fig = mf.map_figure(m["unit"]["code"], m["units"], m["values"], m["bbox"], metric="count",
+                        theme="wall", lang="zh", heat=m["heat"], cameras=[])
+    vals = data.refresh_values(state, m["version"])
+    patch = json.dumps(map_patch(vals, state).to_plotly_json()).encode()
+    full = pio.to_json(fig, validate=False).encode()
+    geometry = json.dumps(data.geometry(m["unit"]["code"]), ensure_ascii=False).encode()
+    return {"units": len(m["units"]), "heat_points": len(m["heat"]),
+            "patch": len(patch), "patch_gz": len(gzip.compress(patch)),
+            "figure": len(full), "figure_gz": len(gzip.compress(full)),
+            "geometry": len(geometry), "geometry_gz": len(gzip.compress(geometry))}
+
+
+POLYGONS_IN_FIGURE_JS = """() => {
+  const gd = document.querySelector('#map .js-plotly-plot');
+  const t = gd && gd._fullData && gd._fullData[1];
+  return Boolean(t && t.locations.length > 0); }"""
+
+
+def first_paint(url: str, env: dict[str, str], runs: int = 3) -> list[tuple[float, float]]:
+    """Navigation → polygons in ``_fullData`` and → MapLibre idle, in a real served app."""
+    from tests.dashboard.browser import browser, wait_map_idle
+    from tests.dashboard.conftest import Served
+
+    app = Served(env, interval_ms=5000)
+    out = []
+    try:
+        with browser() as b:
+            for _ in range(runs):
+                ctx = b.new_context(viewport={"width": 1920, "height": 1080})
+                page = ctx.new_page()
+                t = time.perf_counter()
+                page.goto(app.base + url)
+                page.wait_for_function(POLYGONS_IN_FIGURE_JS, timeout=120_000)
+                drawn = time.perf_counter() - t
+                wait_map_idle(page)
+                out.append((drawn, time.perf_counter() - t))
+                ctx.close()
+        rss = int(next(line.split()[1] for line in
+                       Path(f"/proc/{app.proc.pid}/status").read_text().splitlines()
+                       if line.startswith("VmRSS")))
+        out.append((rss / 1024, 0.0))
+    finally:
+        app.stop()
+    return out
+
+
+def main() -> None:
+    """Build or reuse the data, then measure and print."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--grids", type=int, default=20000)
+    ap.add_argument("--events", type=int, default=10_000_000)
+    ap.add_argument("--samples", type=int, default=20)
+    ap.add_argument("--no-browser", action="store_true")
+    args = ap.parse_args()
+    url = ensure_data(args.grids, args.events)
+    # From here on this process is a dashboard reading the benchmark database.
+    os.environ["DATABASE_URL"] = url
+    get_settings.cache_clear()
+    db.close_pools()
+    from dashboard.app import create_app
+
+    app = create_app()
+    c = db.connect(url)
+    with c.cursor() as cur:
+        cur.execute("SELECT level, array_agg(code ORDER BY code) FROM admin_unit GROUP BY level")
+        by_level = dict(cur.fetchall())
+    c.close()
+    print(f"\n{len(by_level['grid'])} grids, {args.events:,} events "
+          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    print("drill-down: server time of the routing callback, ms (p50 / p95)")
+    for level in ("district", "street", "community", "grid"):
+        cold, warm = drill_times(app, by_level[level], args.samples)
+        cp, wp = p95(cold) * 1000, p95(warm) * 1000
+        print(f"  to {level:9s} cold {statistics.median(cold) * 1000:7.1f} / {cp:7.1f}   "
+              f"warm {statistics.median(warm) * 1000:6.1f} / {wp:6.1f}   "
+              f"cold/warm p95 {cp / wp:5.1f}x   (targets: cold <= 150, warm <= 20)")
+    print("live refresh payload (map Patch) vs the full figure it replaces")
+    for level, code in (("city", by_level["city"][0]), ("community", by_level["community"][0])):
+        s = payload_sizes(code)
+        print(f"  {level:9s} {s['units']:4d} units {s['heat_points']:6d} heat pts: patch "
+              f"{s['patch'] / 1024:7.1f} KB ({s['patch_gz'] / 1024:5.1f} gz)  figure "
+              f"{s['figure'] / 1024:7.1f} KB ({s['figure_gz'] / 1024:5.1f} gz) + geometry "
+              f"{s['geometry'] / 1024:7.1f} KB ({s['geometry_gz'] / 1024:5.1f} gz)  "
+              f"ratio {(s['figure'] + s['geometry']) / s['patch']:5.1f}x")
+    if not args.no_browser:
+        runs = first_paint("/", {**os.environ, "DATABASE_URL": url})
+        *paints, (rss, _) = runs
+        for drawn, idle in paints:
+            print(f"first paint (headless Chromium, loopback): polygons in figure {drawn:5.2f}s, "
+                  f"MapLibre idle {idle:5.2f}s  (target <= 2 s)")
+        print(f"dashboard server RSS after the runs: {rss:.0f} MB (target <= 600 MB)")
+
+
+if __name__ == "__main__":
+    main()
