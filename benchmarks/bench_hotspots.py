@@ -88,11 +88,14 @@ def _run(conn: db.Connection, truth: dict, truth_path: Path) -> int:
                 verdict = "  <- default; goal " + ("met" if met else "MISSED")
             print(f"{detector:9s} category={mode:8s} precision {_fmt(s['precision'])}"
                   f" ({s['true_positives']}/{s['flagged']}) recall {_fmt(s['recall'])}"
-                  f" ({s['recalled']}/{s['hotspots']}) in {took:.1f} s{verdict}")
+                  f" ({s['recalled']}/{s['hotspots']}; {_fmt(s['recall_visible'])} of the"
+                  f" {s['visible']} with >= {scoring.MIN_VISIBLE_EXTRA} extra cases)"
+                  f" in {took:.1f} s{verdict}")
             if default:
                 for r in s["runs"]:
                     if not r["found"] or r["false_positives"]:
                         print(f"    {r['id']} {r['grid_code']} {r['start']}..{r['end']}"
+                              f" extra cases {r['extra_events']}"
                               f" found={r['found']} false positives={r['false_positives'][:6]}")
     t = time.perf_counter()
     sweep = scoring.score_sweep(conn, truth, days=28, window_hours=24)
