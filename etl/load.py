@@ -296,15 +296,21 @@ UPDATE _etl_event s SET lon = ST_X(c.geom), lat = ST_Y(c.geom), grid_code = c.gr
 FROM camera c WHERE s.camera_id IS NOT NULL AND c.source = 'cctv' AND c.source_id = s.camera_id;
 """
 
+# A new case's timeline starts with its 'reported' (上报) step, written here from the rows
+# just inserted rather than staged from Python.
 _INSERT_NEW = f"""
 WITH ins AS (
     INSERT INTO event ({_INSERT_COLS})
     SELECT {_INSERT_VALUES} FROM _etl_event s
     ON CONFLICT (source, source_id) DO NOTHING
-    RETURNING id, source_id, grid_code, reported_at),
+    RETURNING id, source_id, grid_code, reported_at, reporter),
 touched AS (
     INSERT INTO _etl_touched SELECT coalesce(grid_code, ''), date_trunc('hour', reported_at)
-    FROM ins)
+    FROM ins),
+reported AS (
+    INSERT INTO event_transition (event_id, at, kind, to_status, actor, batch_id)
+    SELECT id, reported_at, 'reported', 'reported', reporter, %(batch)s FROM ins
+    ON CONFLICT (event_id, at, kind) DO NOTHING)
 INSERT INTO _etl_outcome SELECT source_id, id, 'loaded' FROM ins
 """
 

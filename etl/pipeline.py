@@ -57,8 +57,6 @@ FEEDS: dict[str, ModuleType] = {
     "alerts": alerts,
 }
 PROGRESS_MIN_ROWS = 10_000
-# Every new case gets a 'reported' (上报) step in its timeline.
-TIMELINE_REPORTED = True
 
 
 class LoadError(Exception):
@@ -359,9 +357,6 @@ def _transform_chunk(chunk: list[Record], transform: Callable[..., Any], ctx: v.
             rejects.append((rec.line_no, rec.raw, str(exc)))
             continue
         item.line_no = rec.line_no
-        if TIMELINE_REPORTED and isinstance(item, EventItem):
-            item.transitions.insert(0, (item.reported_at, "reported", None, "reported",
-                                        item.reporter, None, None))
         items.append(item)
     return items, rejects
 
