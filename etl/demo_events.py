@@ -105,23 +105,24 @@ ROADS = ("人民路", "长虹路", "春园路", "解放路", "中原路", "建�
 PLACES = ("路口", "公交站", "小区门口", "菜市场", "学校门口", "广场", "商业街", "公园东门",
           "农贸市场", "医院门口", "地铁口", "停车场")
 
-# Department per major class: (template, weight); {city} {district} {street} are filled in.
+# Department per major class: (template, weight); {city} {district} {office} are filled in
+# ({office}: the 街道办事处 of a street, the 人民政府 of a town 镇 / township 乡).
 DEPTS: dict[str, tuple[tuple[str, float], ...]] = {
-    "01": (("{district}城管局", 0.7), ("{street}办事处", 0.3)),
-    "02": (("{district}城管局", 0.6), ("{street}办事处", 0.4)),
+    "01": (("{district}城管局", 0.7), ("{office}", 0.3)),
+    "02": (("{district}城管局", 0.6), ("{office}", 0.4)),
     "03": (("{district}住建局", 0.6), ("{district}城管局", 0.4)),
     "04": (("{district}应急管理局", 0.7), ("{district}消防救援大队", 0.3)),
     "05": (("{district}住建局", 0.45), ("{city}水务集团", 0.2), ("国网{city}供电公司", 0.15),
-           ("{street}办事处", 0.2)),
+           ("{office}", 0.2)),
     "06": (("{city}园林局", 0.6), ("{district}城管局", 0.4)),
     "07": (("{district}交警大队", 0.8), ("{district}交通运输局", 0.2)),
-    "08": (("{street}办事处", 0.7), ("{district}信访局", 0.3)),
-    "09": (("{district}应急管理局", 0.5), ("{district}住建局", 0.25), ("{street}办事处", 0.25)),
+    "08": (("{office}", 0.7), ("{district}信访局", 0.3)),
+    "09": (("{district}应急管理局", 0.5), ("{district}住建局", 0.25), ("{office}", 0.25)),
     "10": (("{city}生态环境局{district}分局", 0.8), ("{district}城管局", 0.2)),
-    "11": (("{district}民政局", 0.35), ("{district}人社局", 0.25), ("{street}办事处", 0.4)),
-    "12": (("{street}办事处", 1.0),),
+    "11": (("{district}民政局", 0.35), ("{district}人社局", 0.25), ("{office}", 0.4)),
+    "12": (("{office}", 1.0),),
 }
-DEFAULT_DEPTS = (("{street}办事处", 1.0),)
+DEFAULT_DEPTS = (("{office}", 1.0),)
 
 # Lifecycle rates (fractions of cases).
 P_STUCK = 0.012  # dragging on for several deadlines: the overdue tail
@@ -688,9 +689,15 @@ def departments(data: DemoData) -> NDArray[np.object_]:
                 sel = rows[pick == j]
                 grids = data.cols["grid"][sel]
                 col[sel] = [template.format(city=ctx.city_name, district=ctx.district_names[g],
-                                            street=ctx.street_names[g]) for g in grids]
+                                            office=street_office(ctx.street_names[g]))
+                              for g in grids]
     data.cols["dept2"] = out2
     return out
+
+
+def street_office(street: str) -> str:
+    """The office handling a street's cases: 街道办事处, or a town's 人民政府."""
+    return street + ("人民政府" if street.endswith(("镇", "乡")) else "办事处")
 
 
 STEPS: tuple[tuple[str, str], ...] = (

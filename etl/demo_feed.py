@@ -200,7 +200,7 @@ class LiveFeed:
         w = np.array([x for _, x in options])
         template = options[int(self.rng.choice(len(options), p=w / w.sum()))][0]
         return template.format(city=self.ctx.city_name, district=self.ctx.district_names[grid],
-                               street=self.ctx.street_names[grid])
+                               office=de.street_office(self.ctx.street_names[grid]))
 
     def _schedule(self, start: float) -> list[tuple[float, str]]:
         out, t = [], start
