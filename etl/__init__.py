@@ -33,6 +33,9 @@ Python API (what the HTTP endpoint, the watch directory and the demo feed call):
   the timeline and counts as ``updated``. Updates go through ``etl.lifecycle.check_transition``.
 - Timeline: every new case gets a ``reported`` row in ``event_transition`` at reported_at,
   then one row per status change (UNIQUE (event_id, at, kind) keeps reloads idempotent).
+- Throughput: the next chunk is parsed/validated in a worker thread while the database merges
+  the current one; the work calendar and the grid assigner are reused across batches and
+  rebuilt when the holiday table or the grid rows change. ``dict(summary)`` = ``as_json()``.
 - Roll-up: ``etl.rollup.refresh_keys(conn, [(grid_code, hour), ...])`` or SQL
   ``SELECT refresh_event_hourly(grid_codes text[], hours timestamptz[])`` recomputes
   event_hourly for those keys from the raw events (grid_code '' = no location); geo's
