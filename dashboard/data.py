@@ -213,10 +213,20 @@ def overview_values(r: Reader, unit: Row, state: ViewState, now: datetime,
     return out
 
 
-def overview_model(state: ViewState, now: datetime | None = None) -> dict[str, Any]:
+def cached_view(name: str, key: Any, build: Callable[[Any], Any]) -> Any:
+    """A rendered view through the query cache, keyed by (key, minute, data_version)."""
+    with Reader() as r:
+        version = r.version
+    minute = now_local().strftime("%Y%m%d%H%M")
+    return query_cache().get_or_compute(f"view:{name}", (key, minute), version,
+                                        lambda: build(version))
+
+
+def overview_model(state: ViewState, now: datetime | None = None, version: Any = None
+                   ) -> dict[str, Any]:
     """The whole overview of ``state``: unit, breadcrumb, geometry and values."""
     now = now or now_local()
-    with Reader() as r:
+    with Reader(version) as r:
         unit = resolve_unit(r, state.unit)
         if unit is None:
             return {"version": r.version, "unit": None}
@@ -256,10 +266,11 @@ def geometry(code: str) -> dict[str, Any]:
         return r.run("children_geometry", queries.children_geometry, code)["fc"]
 
 
-def grid_model(code: str, state: ViewState, now: datetime | None = None) -> dict[str, Any]:
+def grid_model(code: str, state: ViewState, now: datetime | None = None, version: Any = None
+               ) -> dict[str, Any]:
     """A grid's cases, KPIs, outline, heat and cameras."""
     now = now or now_local()
-    with Reader() as r:
+    with Reader(version) as r:
         unit = resolve_unit(r, code)
         if unit is None:
             return {"version": r.version, "unit": None}

@@ -53,27 +53,39 @@ def row_data(cases: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
 
 
 def layout(code: str | None = None, **params: Any) -> html.Div:
-    """The grid ``code`` under the window and filters of the URL."""
+    """The grid ``code`` under the window and filters of the URL (cached per data_version)."""
     state = parse_state(params)
-    lang, theme = state.lang, state.theme
-    stores = [dcc.Store(id=ids.GRID_STATE, data={**asdict(state), "grid": code})]
     try:
-        m = data.grid_model(code, state) if code else None
+        return data.cached_view("grid", (code, state),
+                                lambda version: render(code, state, version))
     except data.DB_ERRORS as exc:
         log.warning("grid render without database: %s", exc)
-        m = {"error": str(exc).strip().splitlines()[0]}
-    if not m or m.get("unit") is None or "error" in m:
-        msg = (m or {}).get("error") or t("not_found", lang)
-        return html.Div([*stores, dcc.Store(id=ids.GRID_VERSION, data=None),
-                         html.H2(msg, className="unavailable"),
-                         dag.AgGrid(id=ids.GRID_TABLE, rowData=[], columnDefs=[]),
-                         dcc.Graph(id=ids.GRID_MAP),
-                         html.Div(panels.kpi_tiles({}, lang, ids.GRID_KPI_VALUE,
-                                                   ids.GRID_KPI_DELTA), hidden=True)],
-                        id=ids.ROOT, className=f"screen theme-{theme} is-unavailable")
+        return render_missing(code, state, str(exc).strip().splitlines()[0])
+
+
+def render_missing(code: str | None, state: ViewState, message: str | None) -> html.Div:
+    """The grid view when the grid is unknown or the database is unreachable."""
+    lang, theme = state.lang, state.theme
+    stores = [dcc.Store(id=ids.GRID_STATE, data={**asdict(state), "grid": code})]
+    return html.Div([*stores, dcc.Store(id=ids.GRID_VERSION, data=None),
+                     html.H2(message or t("not_found", lang), className="unavailable"),
+                     dag.AgGrid(id=ids.GRID_TABLE, rowData=[], columnDefs=[]),
+                     dcc.Graph(id=ids.GRID_MAP, style={"display": "none"}),
+                     html.Div(panels.kpi_tiles({}, lang, ids.GRID_KPI_VALUE,
+                                               ids.GRID_KPI_DELTA), hidden=True)],
+                    id=ids.ROOT, className=f"screen theme-{theme} is-unavailable")
+
+
+def render(code: str | None, state: ViewState, version: Any) -> html.Div:
+    """Build the grid view from the database at ``version``."""
+    lang, theme = state.lang, state.theme
+    stores = [dcc.Store(id=ids.GRID_STATE, data={**asdict(state), "grid": code})]
+    m = data.grid_model(code, state, version=version) if code else None
+    if not m or m.get("unit") is None:
+        return render_missing(code, state, None)
     unit = m["unit"]
     fig = mf.small_map(m["outline"], theme=theme, points=m["heat"], cameras=m["cameras"],
-                       heat=True, zoom_px=700)
+                       heat=True, zoom_px=700).to_plotly_json()
     return html.Div([
         *stores,
         dcc.Store(id=ids.GRID_VERSION, data=m["version"]),

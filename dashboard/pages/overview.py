@@ -28,6 +28,11 @@ dash.register_page(__name__, path="/", name="overview", title="城市运行一�
 GRAPH_CONFIG = {"displayModeBar": False, "scrollZoom": True, "responsive": True}
 
 
+def as_dict(fig: Any) -> dict[str, Any]:
+    """A figure as plain data: cheap to cache and to serialise again."""
+    return fig.to_plotly_json()
+
+
 def drill_href(state: ViewState, code: str) -> str:
     """Where clicking child ``code`` leads: the next overview level, or the grid view."""
     if len(code) == 15:
@@ -46,13 +51,22 @@ def unavailable(state: ViewState, message: str) -> html.Div:
 
 
 def layout(**params: Any) -> html.Div:
-    """The overview of the state in the URL, with its initial figure (no Patch race)."""
+    """The overview of the state in the URL, with its initial figure (no Patch race).
+
+    The rendered view is cached like a query, keyed by (state, minute, data_version):
+    a drill-down somebody else just made costs one version lookup.
+    """
     state = parse_state(params)
     try:
-        m = data.overview_model(state)
+        return data.cached_view("overview", state, lambda version: render(state, version))
     except data.DB_ERRORS as exc:
         log.warning("overview render without database: %s", exc)
         return unavailable(state, str(exc).strip().splitlines()[0])
+
+
+def render(state: ViewState, version: Any) -> html.Div:
+    """Build the overview of ``state`` from the database at ``version``."""
+    m = data.overview_model(state, version=version)
     if m["unit"] is None:
         return unavailable(state, "no admin units loaded: cityscreen demo generate")
     lang, theme, unit = state.lang, state.theme, m["unit"]
@@ -73,13 +87,15 @@ def layout(**params: Any) -> html.Div:
         panels.kpi_tiles(m["tiles"], lang),
         html.Main([
             html.Section([
-                dcc.Graph(id=ids.TREND_24H, figure=panels.trend_24h(tr, theme, lang), **graph),
-                dcc.Graph(id=ids.TREND_30D, figure=panels.trend_30d(tr, theme, lang), **graph),
-                dcc.Graph(id=ids.CATEGORY_CHART, figure=panels.category_chart(tr, theme, lang),
+                dcc.Graph(id=ids.TREND_24H, figure=as_dict(panels.trend_24h(tr, theme, lang)),
                           **graph),
+                dcc.Graph(id=ids.TREND_30D, figure=as_dict(panels.trend_30d(tr, theme, lang)),
+                          **graph),
+                dcc.Graph(id=ids.CATEGORY_CHART,
+                          figure=as_dict(panels.category_chart(tr, theme, lang)), **graph),
             ], className="col col-left"),
             # Not wrapped in dcc.Loading: that resets uirevision (the user's zoom) on refresh.
-            html.Section(dcc.Graph(id=ids.MAP, figure=fig, config=GRAPH_CONFIG,
+            html.Section(dcc.Graph(id=ids.MAP, figure=as_dict(fig), config=GRAPH_CONFIG,
                                    className="map-graph"), className="col col-map"),
             html.Section([
                 html.H3(t("ranking", lang), className="panel-title"),

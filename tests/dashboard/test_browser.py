@@ -105,7 +105,7 @@ def test_click_drills_down_to_a_grid_and_the_breadcrumb_goes_back(
     assert case_id and case_id.isdigit()
     row.locator(".ag-cell").first.click()  # a case opens its detail with the timeline
     page.wait_for_url(re.compile(rf"/case/{case_id}"))
-    assert page.locator("#case-timeline tbody tr").count() >= 1
+    page.wait_for_selector("#case-timeline tbody tr")
 
 
 def test_a_url_reopens_the_same_view(page: Any, served: Served,

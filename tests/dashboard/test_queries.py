@@ -219,9 +219,9 @@ def test_overview_layout_carries_the_initial_figure(dash_city: dict[str, Any]) -
     graph = next(c for c in _walk(root) if getattr(c, "id", None) == "map")
     fig = graph.figure
     streets = sorted(s for s in city.street if s.startswith(district))
-    assert list(fig.data[1].locations) == streets
-    assert fig.data[1].geojson == f"/api/v1/geometry/{district}.geojson"
-    assert fig.layout.uirevision == district
+    assert list(fig["data"][1]["locations"]) == streets
+    assert fig["data"][1]["geojson"] == f"/api/v1/geometry/{district}.geojson"
+    assert fig["layout"]["uirevision"] == district
 
 
 def test_drill_href_goes_to_the_grid_page_at_the_bottom() -> None:
