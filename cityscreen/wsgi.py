@@ -5,9 +5,10 @@
 
 from __future__ import annotations
 
+from cityscreen.security import apply_security_headers
 from dashboard.app import create_app
 from etl.api import ingest_blueprint
 
 app = create_app()
 app.server.register_blueprint(ingest_blueprint())
-server = app.server
+server = apply_security_headers(app)
