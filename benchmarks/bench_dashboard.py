@@ -166,7 +166,7 @@ def drill_times(app: Any, units: list[str], samples: int) -> tuple[list[float], 
     return cold, warm
 
 
-def payload_sizes(code: str) -> dict[str, int]:
+def payload_sizes(code: str, window: str = "today") -> dict[str, int]:
     """Live-refresh Patch of the map vs the full figure (and the geometry it would carry)."""
     import plotly.io as pio
 
@@ -175,7 +175,7 @@ def payload_sizes(code: str) -> dict[str, int]:
     from dashboard.pages.overview import map_patch
     from dashboard.state import ViewState
 
-    state = ViewState(unit=code)
+    state = ViewState(unit=code, window=window)
     m = data.overview_model(state)
     fig = mf.map_figure(m["unit"]["code"], m["units"], m["values"], m["bbox"], metric="count",
                         theme="wall", lang="zh", heat=m["heat"], cameras=[])
@@ -230,6 +230,7 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=10_000_000)
     ap.add_argument("--samples", type=int, default=20)
     ap.add_argument("--no-browser", action="store_true")
+    ap.add_argument("--no-drill", action="store_true", help="skip the drill-down timings")
     args = ap.parse_args()
     url = ensure_data(args.grids, args.events)
     # From here on this process is a dashboard reading the benchmark database.
@@ -243,20 +244,25 @@ def main() -> None:
     with c.cursor() as cur:
         cur.execute("SELECT level, array_agg(code ORDER BY code) FROM admin_unit GROUP BY level")
         by_level = dict(cur.fetchall())
+        cur.execute("SELECT left(grid_code, 12) FROM event WHERE reported_at > now() - "
+                    "interval '30 days' GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")
+        busiest = cur.fetchone()[0]
     c.close()
     print(f"\n{len(by_level['grid'])} grids, {args.events:,} events "
           f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     print("drill-down: server time of the routing callback, ms (p50 / p95)")
-    for level in ("district", "street", "community", "grid"):
+    for level in () if args.no_drill else ("district", "street", "community", "grid"):
         cold, warm = drill_times(app, by_level[level], args.samples)
         cp, wp = p95(cold) * 1000, p95(warm) * 1000
         print(f"  to {level:9s} cold {statistics.median(cold) * 1000:7.1f} / {cp:7.1f}   "
               f"warm {statistics.median(warm) * 1000:6.1f} / {wp:6.1f}   "
               f"cold/warm p95 {cp / wp:5.1f}x   (targets: cold <= 150, warm <= 20)")
     print("live refresh payload (map Patch) vs the full figure it replaces")
-    for level, code in (("city", by_level["city"][0]), ("community", by_level["community"][0])):
-        s = payload_sizes(code)
-        print(f"  {level:9s} {s['units']:4d} units {s['heat_points']:6d} heat pts: patch "
+    for level, code, window in (("city", by_level["city"][0], "today"),
+                                ("community", busiest, "today"), ("community", busiest, "30d")):
+        s = payload_sizes(code, window)
+        level = f"{level}/{window}"
+        print(f"  {level:15s} {s['units']:4d} units {s['heat_points']:6d} heat pts: patch "
               f"{s['patch'] / 1024:7.1f} KB ({s['patch_gz'] / 1024:5.1f} gz)  figure "
               f"{s['figure'] / 1024:7.1f} KB ({s['figure_gz'] / 1024:5.1f} gz) + geometry "
               f"{s['geometry'] / 1024:7.1f} KB ({s['geometry_gz'] / 1024:5.1f} gz)  "

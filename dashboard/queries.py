@@ -192,11 +192,11 @@ def children_values(conn: Connection, unit: Row, start: datetime, end: datetime,
 
 def event_points(conn: Connection, unit: Row, start: datetime, end: datetime,
                  filters: dict[str, str] | None = None, cell_deg: float = 0.0002,
-                 limit: int = 20000) -> list[Row]:
+                 limit: int = 4000) -> list[Row]:
     """Located events of the unit in the window, binned to ~20 m cells with their counts.
 
-    The heat layer needs weights, not every point: binning keeps its payload small however
-    busy the grid is.
+    The heat layer needs weights, not every point: binning (and keeping the busiest 4000
+    cells, ~100 KB as a Patch) keeps its payload small however busy the area is.
     """
     where, params = event_scope(unit, start, end, filters)
     return _rows(conn, f"""
