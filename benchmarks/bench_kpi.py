@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cityscreen import db
 from cityscreen.settings import get_settings
 
-DB_NAME = "cityscreen_bench_kpi"
+DB_NAME = "cityscreen_bench_kpi"  # --database overrides
 DISTRICTS = ("420602", "420606", "420607", "420624", "420625", "420626", "420682", "420683")
 STREETS, COMMUNITIES = 10, 25  # per district, per street; grids per community from --grids
 
@@ -49,7 +49,9 @@ SELECT row_number() OVER (ORDER BY code) - 1 AS i, code FROM admin_unit WHERE le
 CREATE INDEX ON bench_grid (i);
 """
 
-# One chunk of events: a year ending at %(end)s, 1% without a location, 85% closed.
+# One chunk of events, reported in [%(lo_at)s, %(hi_at)s) and inserted in time order (a real
+# table fills in arrival order); 1% without a location; 85% closed unless closing would fall
+# after the data set's end (%(end)s), which leaves recent cases open as in real life.
 GEN_EVENTS = """
 INSERT INTO event (source, source_id, category, major, grid_code, reported_at, closed_at,
                    deadline_at, status, status_at, reopened_count, extended_count, satisfaction)
@@ -62,18 +64,23 @@ SELECT src, 'b' || n, cat, left(cat, 2), g.code, rep,
        CASE WHEN src = 'hotline_12345' AND closed AND random() < 0.7
             THEN 1 + floor(random() * 5)::int END
 FROM (
-    SELECT n,
-           (ARRAY['grid_worker', 'hotline_12345', 'video_ai'])[1 + floor(random() * 3)::int] AS src,
-           lpad((1 + floor(random() * 12))::text, 2, '0')
-               || lpad((1 + floor(random() * 9))::text, 2, '0') AS cat,
-           CASE WHEN random() < 0.01 THEN -1 ELSE floor(random() * %(ngrids)s)::int END AS gi,
-           %(end)s::timestamptz - random() * interval '365 days' AS rep,
-           random() < 0.85 AS closed,
-           interval '1 hour' * (random() * random() * 240) AS handling,
-           interval '1 hour' * (24 + floor(random() * 5) * 24) AS allowed
-    FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) n
+    SELECT y.*, y.closing AND y.rep + y.handling <= %(end)s::timestamptz AS closed
+    FROM (
+        SELECT n,
+               (ARRAY['grid_worker', 'hotline_12345', 'video_ai'])[1 + floor(random() * 3)::int]
+                   AS src,
+               lpad((1 + floor(random() * 12))::text, 2, '0')
+                   || lpad((1 + floor(random() * 9))::text, 2, '0') AS cat,
+               CASE WHEN random() < 0.01 THEN -1 ELSE floor(random() * %(ngrids)s)::int END AS gi,
+               %(lo_at)s::timestamptz + random() * (%(hi_at)s::timestamptz - %(lo_at)s) AS rep,
+               random() < 0.85 AS closing,
+               interval '1 hour' * (random() * random() * 240) AS handling,
+               interval '1 hour' * (24 + floor(random() * 5) * 24) AS allowed
+        FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) n
+    ) y
 ) x
 LEFT JOIN bench_grid g ON g.i = x.gi
+ORDER BY x.rep
 """
 
 
@@ -128,9 +135,13 @@ def ensure_database(events: int, grids: int) -> None:
         conn.commit()
         end = datetime.now(get_settings().tz).replace(minute=0, second=0, microsecond=0)
         chunk = 1_000_000
+        first = end - timedelta(days=365)
         for lo in range(1, events + 1, chunk):
             hi = min(events, lo + chunk - 1)
-            cur.execute(GEN_EVENTS, {"lo": lo, "hi": hi, "ngrids": ngrids, "end": end})
+            # Each chunk covers its share of the year, so the table ends up in time order.
+            span = timedelta(days=365) / events
+            cur.execute(GEN_EVENTS, {"lo": lo, "hi": hi, "ngrids": ngrids, "end": end,
+                                     "lo_at": first + span * (lo - 1), "hi_at": first + span * hi})
             conn.commit()
             print(f"  {hi:,} events ({time.perf_counter() - started:.0f} s)", flush=True)
         refresh_rollups(conn)
@@ -174,7 +185,10 @@ def main() -> int:
     parser.add_argument("--grids", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--generate-only", action="store_true")
+    parser.add_argument("--database", default=None, help=f"Database name (default {DB_NAME}).")
     args = parser.parse_args()
+    if args.database:
+        globals()["DB_NAME"] = args.database
     ensure_database(args.events, args.grids)
     if args.generate_only:
         return 0

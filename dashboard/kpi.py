@@ -163,10 +163,7 @@ def _open_counts(conn: Any, key: str, where: str, params: dict[str, Any],
         cur.execute("SELECT now()")
         now = cur.fetchone()[0]
     at = min(now, end)
-    # At "now" the open cases are exactly status <> 'closed' (the partial index); earlier,
-    # cases closed after that moment were still open then.
-    open_sql = "status <> 'closed'" if at == now else "status <> 'closed' OR closed_at >= %(at)s"
-    return _rows(conn, sql("kpi_open").format(key=key, where=where, open=open_sql),
+    return _rows(conn, sql("kpi_open").format(key=key, where=where),
                  {**params, "lo": start, "hi": end, "at": at})
 
 
