@@ -67,9 +67,10 @@ def heat_xy(points: list[dict[str, Any]]) -> tuple[list[float], list[float]]:
     return [p["lon"] for p in points], [p["lat"] for p in points]
 
 
-def heat_z(points: list[dict[str, Any]]) -> list[int]:
-    """Weights of the heat points (cases per cell)."""
-    return [int(p.get("n", 1)) for p in points]
+def heat_z(points: list[dict[str, Any]]) -> list[float]:
+    """Weights of the heat points: log of cases per cell, so one hot cell does not wash out
+    the rest of the layer."""
+    return [round(math.log2(1 + int(p.get("n", 1))), 2) for p in points]
 
 
 def camera_xy(cams: list[dict[str, Any]]) -> tuple[list[float], list[float], list[str]]:
@@ -106,7 +107,7 @@ def map_figure(code: str, units: list[dict[str, Any]], values: dict[str, float |
                       "len": 0.5, "x": 0.99, "xanchor": "right",
                       "bgcolor": "rgba(0,0,0,0)", "tickfont": {"color": c["text"]}},
             name="values"),
-        go.Densitymap(lon=hx, lat=hy, z=heat_z(heat or []), radius=14, opacity=0.65,
+        go.Densitymap(lon=hx, lat=hy, z=heat_z(heat or []), radius=24, opacity=0.7,
                       showscale=False,
                       colorscale=HEAT_SCALE, hoverinfo="skip", visible=bool(heat),
                       name="heat"),
@@ -145,7 +146,7 @@ def small_map(outline: dict[str, Any] | None, *, theme: str, points: list[dict[s
                          hoverinfo="skip"),
     ]
     if heat:
-        traces.append(go.Densitymap(lon=px, lat=py, z=heat_z(points), radius=18, opacity=0.8,
+        traces.append(go.Densitymap(lon=px, lat=py, z=heat_z(points), radius=30, opacity=0.8,
                                     showscale=False,
                                     colorscale=HEAT_SCALE, hoverinfo="skip"))
     else:
