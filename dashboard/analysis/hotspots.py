@@ -43,6 +43,7 @@ DEFAULT_PRIOR = 0.5           # weight, in baseline periods, of the scope mean i
 MODELS = ("negbin", "poisson")
 DEFAULT_MODEL = "negbin"
 WEEK = timedelta(days=7)
+WHY_TOP = 100                 # items below this rank (and not flagged) carry no "why" text
 
 
 # ------------------------------------------------------------------ multiple testing
@@ -287,7 +288,8 @@ def gi_star_values(layer: GridLayer, counts: dict[str, int], *, alpha: float = D
         })
     for rank, r in enumerate(items, 1):
         r["rank"] = rank
-        r["why"] = _why_gi(r)
+        # the sentence only where someone will read it (20k of them cost a second)
+        r["why"] = _why_gi(r) if r["kind"] or rank <= WHY_TOP else None
     return {"method": "gi_star",
             "params": {"alpha": alpha, "permutations": permutations, "seed": seed,
                        "core_only": core_only, "two_sided": True, "correction": "fdr_bh"},
@@ -434,6 +436,9 @@ def emerging_values(codes: Any, current: dict[str, int], baseline: dict[str, int
         })
     for rank, r in enumerate(items, 1):
         r["rank"] = rank
+        if not (r["kind"] or rank <= WHY_TOP):
+            r["why"] = None
+            continue
         r["why"] = (f"本期 {r['count']} 起，前 {weeks} 周同期平均 {r['baseline']:.1f}"
                     f"（期望 {r['expected']:.1f}，{r['ratio']:.1f} 倍），"
                     f"p={_fmt_p(r['p'])}，FDR q={_fmt_p(r['q'])}")
