@@ -281,11 +281,15 @@ def _exact_medians(conn: Any, key: str, where: str, params: dict[str, Any],
         plan[k] = picks
     if not wanted:
         return {}
-    rows = _rows(conn, sql("kpi_bucket_values").format(key=key, where=where), {
-        **params, "lo": start, "hi": end, "to": end,
-        "keys": [w[0] for w in wanted], "buckets": [w[1] for w in wanted],
-        "ranks": [w[2] for w in wanted], "bucket_set": sorted({w[1] for w in wanted}),
-    })
+    # One query per distinct bucket (usually one or two), all keys at once.
+    rows: list[dict[str, Any]] = []
+    for bucket in sorted({w[1] for w in wanted}):
+        mine = [w for w in wanted if w[1] == bucket]
+        for r in _rows(conn, sql("kpi_bucket_values").format(key=key, where=where), {
+            **params, "lo": start, "hi": end, "to": end, "bucket": bucket,
+            "keys": [w[0] for w in mine], "ranks": [w[2] for w in mine],
+        }):
+            rows.append({**r, "bucket": bucket})
     found = {(r["key"], r["bucket"], r["rank"]): r for r in rows}
     medians: dict[Any, float | None] = {}
     for k, picks in plan.items():
