@@ -58,6 +58,13 @@ def hotspot_figure(geojson: dict[str, Any], items: Sequence[Row], *, value_key: 
             marker_line_width=1.5, colorbar={"title": {"text": value_key}},
             text=[f"{r.get('name') or r['grid_code']}<br>{r.get('why', '')}" for r in items],
             hoverinfo="text"))
+        # a ring at each hotspot's label point: a single small grid stays visible city-wide
+        marked = [r for r in items if r.get("lon") is not None and r.get("lat") is not None]
+        if marked:
+            fig.add_trace(go.Scattermap(
+                lon=[r["lon"] for r in marked], lat=[r["lat"] for r in marked],
+                mode="markers", hoverinfo="skip", showlegend=False,
+                marker={"size": 22, "color": "rgba(165,0,38,0.25)"}))
     view = _view(bbox, width, height)
     fig.update_layout(map={"style": "white-bg", **view}, width=width, height=height,
                       margin={"l": 0, "r": 0, "t": 48 if title else 0, "b": 0},
