@@ -197,7 +197,7 @@ def test_refresh_values_see_a_new_case(dash_city: dict[str, Any]) -> None:
 def test_healthz_and_geometry_routes(dash_city: dict[str, Any]) -> None:
     from dashboard.app import create_app
 
-    client = create_app(cache_config={"CACHE_TYPE": "NullCache"}).server.test_client()
+    client = create_app(cache_config={"CACHE_TYPE": "SimpleCache"}).server.test_client()
     health = client.get("/healthz")
     assert health.status_code == 200
     body = health.get_json()
