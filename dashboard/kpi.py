@@ -242,13 +242,15 @@ def _from_rollups(conn: Any, unit: Unit, key_len: int | None, start: datetime, e
     _add(counts, late, sign=-1)
     for r in late:
         buckets[r["key"]][r["bucket"]] -= r["closed"]
-    # The partial days at both edges, from raw rows.
-    for lo, hi in ((start, d1), (d2, end)):
-        if lo < hi:
-            _add(counts, _raw_counts(conn, raw_key, raw_where, raw_params, lo, hi, end))
-            for r in _rows(conn, sql("kpi_hist_raw").format(key=raw_key, where=raw_where),
-                           {**raw_params, "lo": lo, "hi": hi, "to": end}):
-                buckets[r["key"]][r["bucket"]] += r["n"]
+    # The partial days at both edges, from raw rows (one pass: counts and buckets).
+    if start < d1 or d2 < end:
+        for r in _rows(conn, sql("kpi_edges").format(key=raw_key, where=raw_where),
+                       {**raw_params, "lo1": start, "hi1": d1, "lo2": d2, "hi2": end,
+                        "to": end}):
+            if r["is_total"]:
+                _add(counts, [r])
+            elif r["bucket"] is not None:
+                buckets[r["key"]][r["bucket"]] += r["closed"]
     _add(counts, _open_counts(conn, raw_key, raw_where, raw_params, start, end))
     medians = _exact_medians(conn, raw_key, raw_where, raw_params, start, end, buckets)
     if medians is None:
