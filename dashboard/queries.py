@@ -7,7 +7,7 @@ Callbacks never hold SQL: they call these through ``dashboard.data`` (which adds
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg2.extras
@@ -79,6 +79,60 @@ def event_scope(unit: Row, start: datetime | None, end: datetime | None,
             clauses.append(f"{a}.status = %s")
             params.append(status)
     return (" AND ".join(clauses) or "TRUE"), params
+
+
+# ------------------------------------------------------------------ roll-up + raw edges
+#
+# Counts by reporting time come from ``event_hourly`` for the whole hours inside the window
+# and from raw ``event`` rows only for the partial hours at its two edges (at most two hours
+# of cases, found by ``event_reported_at``). A status filter cannot be answered from the
+# roll-up (it has no status column), so those views read ``event`` as before. The major class
+# of a roll-up row is the first two digits of its subitem code (the agreed taxonomy).
+
+
+def whole_hours(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """``[h0, h1)``: the whole hours inside ``[start, end)`` (empty, at ``end``, if none)."""
+    h0 = start.replace(minute=0, second=0, microsecond=0)
+    if h0 < start:
+        h0 += timedelta(hours=1)
+    h1 = end.replace(minute=0, second=0, microsecond=0)
+    if h0 >= h1:
+        return end, end
+    return h0, h1
+
+
+def rollup_ok(filters: dict[str, str] | None) -> bool:
+    """Whether the roll-up can answer under these filters (not with a status filter)."""
+    return (filters or {}).get("status") not in STATUSES
+
+
+def rollup_scope(unit: Row, h0: datetime, h1: datetime, filters: dict[str, str] | None,
+                 alias: str = "h") -> tuple[str, list[Any]]:
+    """WHERE clause on ``event_hourly`` for the unit's whole hours ``[h0, h1)`` under filters."""
+    a = alias
+    clauses = [f"{a}.hour >= %s", f"{a}.hour < %s"]
+    params: list[Any] = [h0, h1]
+    if unit["level"] != "city":
+        clauses.append(f"{a}.grid_code LIKE %s")
+        params.append(_check_code(unit["code"]) + "%")
+    f = filters or {}
+    if f.get("channel") in CHANNELS:
+        clauses.append(f"{a}.channel = %s")
+        params.append(f["channel"])
+    if f.get("major") and MAJOR_CODE.match(f["major"]):
+        clauses.append(f"left({a}.category, 2) = %s")
+        params.append(f["major"])
+    return " AND ".join(clauses), params
+
+
+def edge_scope(unit: Row, start: datetime, end: datetime, h0: datetime, h1: datetime,
+               filters: dict[str, str] | None, alias: str = "e") -> tuple[str, list[Any]]:
+    """WHERE clause on ``event`` for the partial hours ``[start, h0)`` and ``[h1, end)``."""
+    where, params = event_scope(unit, None, None, filters, alias)
+    a = alias
+    return (f"{where} AND (({a}.reported_at >= %s AND {a}.reported_at < %s)"
+            f" OR ({a}.reported_at >= %s AND {a}.reported_at < %s))",
+            [*params, start, h0, h1, end])
 
 
 # ------------------------------------------------------------------ version and health
@@ -172,22 +226,75 @@ def unit_geometry(conn: Connection, code: str) -> Row:
 
 def children_values(conn: Connection, unit: Row, start: datetime, end: datetime,
                     filters: dict[str, str] | None = None) -> list[Row]:
-    """Per child unit: received, open overdue, closed and closed on time in the window."""
+    """Per child unit: received, open overdue, closed and closed on time in the window.
+
+    Received/closed/on time come from ``event_hourly`` (prefix group-by on its grid code)
+    plus the raw edge hours; closed means closed before ``end`` (the KPI cohort), so cases
+    closed later are taken back (partial index ``event_closed_at``). Overdue is the KPI
+    definition (docs/KPI.md ``overdue_open``): cases open at ``t = min(now, end)`` whose
+    deadline is before ``t``, read from the open cases and the ones closed after ``t``
+    (partial indexes), never from the roll-up.
+    """
     child = CHILD_LEVEL.get(unit["level"])
     if child is None:
         return []
-    where, params = event_scope(unit, start, end, filters)
     n = CODE_LEN[child]
+    if not rollup_ok(filters):
+        return _children_values_raw(conn, unit, start, end, filters, n)
+    h0, h1 = whole_hours(start, end)
+    rwhere, rparams = rollup_scope(unit, h0, h1, filters)
+    ewhere, eparams = edge_scope(unit, start, end, h0, h1, filters)
+    owhere, oparams = event_scope(unit, start, end, filters, "o")
+    rows = _rows(conn, f"""
+        SELECT code, sum(received)::bigint AS received, sum(overdue)::bigint AS overdue,
+               sum(closed)::bigint AS closed, sum(closed_on_time)::bigint AS closed_on_time
+        FROM (
+          SELECT left(h.grid_code, {n}) AS code, h.n_reported AS received, 0 AS overdue,
+                 h.n_closed AS closed, h.n_closed_on_time AS closed_on_time
+          FROM event_hourly h WHERE h.grid_code <> '' AND {rwhere}
+          UNION ALL
+          SELECT left(e.grid_code, {n}), 1, 0, (e.status = 'closed')::int,
+                 (e.status = 'closed'
+                  AND (e.deadline_at IS NULL OR e.closed_at <= e.deadline_at))::int
+          FROM event e WHERE e.grid_code IS NOT NULL AND {ewhere}
+          UNION ALL
+          -- closed is "closed before the window's end": take back the later closings
+          SELECT left(o.grid_code, {n}), 0, 0, -1,
+                 -(o.deadline_at IS NULL OR o.closed_at <= o.deadline_at)::int
+          FROM event o WHERE o.status = 'closed' AND o.closed_at >= %s
+            AND o.grid_code IS NOT NULL AND {owhere}
+          UNION ALL
+          SELECT left(o.grid_code, {n}), 0, 1, 0, 0
+          FROM event o WHERE o.status <> 'closed' AND o.deadline_at < least(now(), %s)
+            AND o.grid_code IS NOT NULL AND {owhere}
+          UNION ALL
+          SELECT left(o.grid_code, {n}), 0, 1, 0, 0
+          FROM event o WHERE o.status = 'closed' AND o.closed_at >= least(now(), %s)
+            AND o.deadline_at < least(now(), %s) AND o.grid_code IS NOT NULL AND {owhere}
+        ) x GROUP BY 1""", [*rparams, *eparams, end, *oparams, end, *oparams, end, end,
+                                             *oparams])
+    for r in rows:
+        for k in ("received", "overdue", "closed", "closed_on_time"):
+            r[k] = int(r[k])
+    return rows
+
+
+def _children_values_raw(conn: Connection, unit: Row, start: datetime, end: datetime,
+                         filters: dict[str, str] | None, n: int) -> list[Row]:
+    """``children_values`` straight from ``event`` (status filters; the reference in tests)."""
+    where, params = event_scope(unit, start, end, filters)
     return _rows(conn, f"""
         SELECT left(e.grid_code, {n}) AS code,
                count(*) AS received,
-               count(*) FILTER (WHERE e.status <> 'closed' AND e.deadline_at < now()) AS overdue,
-               count(*) FILTER (WHERE e.closed_at IS NOT NULL) AS closed,
-               count(*) FILTER (WHERE e.closed_at IS NOT NULL
+               count(*) FILTER (WHERE e.deadline_at < least(now(), %s)
+                                  AND (e.status <> 'closed' OR e.closed_at >= least(now(), %s)))
+                 AS overdue,
+               count(*) FILTER (WHERE e.status = 'closed' AND e.closed_at < %s) AS closed,
+               count(*) FILTER (WHERE e.status = 'closed' AND e.closed_at < %s
                                   AND (e.deadline_at IS NULL OR e.closed_at <= e.deadline_at))
                  AS closed_on_time
         FROM event e WHERE e.grid_code IS NOT NULL AND {where}
-        GROUP BY 1""", params)
+        GROUP BY 1""", [end, end, end, end, *params])
 
 
 def event_points(conn: Connection, unit: Row, start: datetime, end: datetime,
@@ -254,9 +361,17 @@ def open_counts(conn: Connection, unit: Row, filters: dict[str, str] | None = No
 
 def count_between(conn: Connection, unit: Row, start: datetime, end: datetime,
                   filters: dict[str, str] | None = None) -> int:
-    """Number of the unit's cases reported in ``[start, end)``."""
-    where, params = event_scope(unit, start, end, filters)
-    row = _one(conn, f"SELECT count(*) AS n FROM event e WHERE {where}", params)
+    """Number of the unit's cases reported in ``[start, end)`` (roll-up + raw edge hours)."""
+    if not rollup_ok(filters):
+        where, params = event_scope(unit, start, end, filters)
+        row = _one(conn, f"SELECT count(*) AS n FROM event e WHERE {where}", params)
+        return int(row["n"]) if row else 0
+    h0, h1 = whole_hours(start, end)
+    rwhere, rparams = rollup_scope(unit, h0, h1, filters)
+    ewhere, eparams = edge_scope(unit, start, end, h0, h1, filters)
+    row = _one(conn, f"""
+        SELECT (SELECT coalesce(sum(h.n_reported), 0) FROM event_hourly h WHERE {rwhere})
+             + (SELECT count(*) FROM event e WHERE {ewhere}) AS n""", [*rparams, *eparams])
     return int(row["n"]) if row else 0
 
 
@@ -274,35 +389,67 @@ def camera_status(conn: Connection, unit: Row) -> Row:
 # ------------------------------------------------------------------ trends
 
 
+def _bucket_counts(conn: Connection, unit: Row, start: datetime, end: datetime,
+                   filters: dict[str, str] | None, field: str) -> list[Row]:
+    """Cases reported per ``date_trunc(field)`` of the reporting time, in the session zone."""
+    if not rollup_ok(filters):
+        where, params = event_scope(unit, start, end, filters)
+        return _rows(conn, f"""
+            SELECT date_trunc('{field}', e.reported_at) AS t, count(*) AS n
+            FROM event e WHERE {where} GROUP BY 1 ORDER BY 1""", params)
+    h0, h1 = whole_hours(start, end)
+    rwhere, rparams = rollup_scope(unit, h0, h1, filters)
+    ewhere, eparams = edge_scope(unit, start, end, h0, h1, filters)
+    rows = _rows(conn, f"""
+        SELECT t, sum(n)::bigint AS n FROM (
+          SELECT date_trunc('{field}', h.hour) AS t, h.n_reported AS n
+          FROM event_hourly h WHERE {rwhere}
+          UNION ALL
+          SELECT date_trunc('{field}', e.reported_at), 1 FROM event e WHERE {ewhere}
+        ) x GROUP BY 1 HAVING sum(n) > 0 ORDER BY 1""", [*rparams, *eparams])
+    for r in rows:
+        r["n"] = int(r["n"])
+    return rows
+
+
 def hourly_counts(conn: Connection, unit: Row, start: datetime, end: datetime,
                   filters: dict[str, str] | None = None) -> list[Row]:
     """Cases reported per hour in ``[start, end)`` (hours without cases are absent)."""
-    where, params = event_scope(unit, start, end, filters)
-    return _rows(conn, f"""
-        SELECT date_trunc('hour', e.reported_at) AS t, count(*) AS n
-        FROM event e WHERE {where} GROUP BY 1 ORDER BY 1""", params)
+    return _bucket_counts(conn, unit, start, end, filters, "hour")
 
 
 def daily_counts(conn: Connection, unit: Row, start: datetime, end: datetime,
                  filters: dict[str, str] | None = None) -> list[Row]:
     """Cases reported per local day in ``[start, end)``."""
-    where, params = event_scope(unit, start, end, filters)
-    return _rows(conn, f"""
-        SELECT date_trunc('day', e.reported_at) AS t, count(*) AS n
-        FROM event e WHERE {where} GROUP BY 1 ORDER BY 1""", params)
+    return _bucket_counts(conn, unit, start, end, filters, "day")
 
 
 def category_counts(conn: Connection, unit: Row, start: datetime, end: datetime,
                     filters: dict[str, str] | None = None) -> list[Row]:
     """Cases per major class in the window, with the class names."""
-    where, params = event_scope(unit, start, end, filters)
-    return _rows(conn, f"""
-        SELECT coalesce(e.major, left(e.category, 2)) AS code,
-               coalesce(c.name, coalesce(e.major, left(e.category, 2))) AS name,
-               coalesce(c.name_en, c.name, coalesce(e.major, left(e.category, 2))) AS name_en,
-               count(*) AS n
-        FROM event e LEFT JOIN category c ON c.code = coalesce(e.major, left(e.category, 2))
-        WHERE {where} GROUP BY 1, 2, 3 ORDER BY n DESC, code""", params)
+    if not rollup_ok(filters):
+        where, params = event_scope(unit, start, end, filters)
+        src = f"""SELECT coalesce(e.major, left(e.category, 2)) AS code, count(*) AS n
+                  FROM event e WHERE {where} GROUP BY 1"""
+    else:
+        h0, h1 = whole_hours(start, end)
+        rwhere, rparams = rollup_scope(unit, h0, h1, filters)
+        ewhere, eparams = edge_scope(unit, start, end, h0, h1, filters)
+        params = [*rparams, *eparams]
+        src = f"""SELECT code, sum(n) AS n FROM (
+                    SELECT left(h.category, 2) AS code, h.n_reported AS n
+                    FROM event_hourly h WHERE {rwhere}
+                    UNION ALL
+                    SELECT coalesce(e.major, left(e.category, 2)), 1
+                    FROM event e WHERE {ewhere}) x GROUP BY 1 HAVING sum(n) > 0"""
+    rows = _rows(conn, f"""
+        SELECT k.code, coalesce(c.name, k.code) AS name,
+               coalesce(c.name_en, c.name, k.code) AS name_en, k.n::bigint AS n
+        FROM ({src}) k LEFT JOIN category c ON c.code = k.code
+        ORDER BY n DESC, code""", params)
+    for r in rows:
+        r["n"] = int(r["n"])
+    return rows
 
 
 def major_categories(conn: Connection) -> list[Row]:

@@ -22,6 +22,7 @@ def insert_events(conn, points: Mapping[str, tuple[float, float]], n: int, *, no
 
     Each case sits at its grid's inner point (jittered by a few metres), so the point lies in
     the grid. Closed cases get a closing time; some open ones are past their deadline.
+    The touched ``event_hourly`` rows are refreshed, as the loader does after a batch.
     """
     rng = np.random.default_rng(seed)
     grids = list(points)
@@ -62,6 +63,11 @@ def insert_events(conn, points: Mapping[str, tuple[float, float]], n: int, *, no
             UNION ALL
             SELECT e.id, e.closed_at, 'closed', 'verified', 'closed', '城管局'
             FROM event e WHERE e.id = ANY(%s) AND e.closed_at IS NOT NULL""", (new_ids, new_ids))
+        # As the loader does after each batch: the dashboard counts from the hourly roll-up.
+        cur.execute("""
+            SELECT refresh_event_hourly(array_agg(coalesce(grid_code, '')), array_agg(reported_at))
+            FROM (SELECT DISTINCT grid_code, date_trunc('hour', reported_at) AS reported_at
+                  FROM event WHERE id = ANY(%s)) k""", (new_ids,))
     return new_ids
 
 

@@ -247,3 +247,88 @@ def test_heat_points_are_binned_and_keep_every_case(planted: dict[str, Any]) -> 
     cells = reader_rows(queries.event_points, street, T0, T0 + timedelta(days=1), {})
     assert sum(c["n"] for c in cells) == 200
     assert len(cells) < 200  # cases a few metres apart share a cell
+
+
+def direct(sql: str, params: list[Any]) -> list[tuple]:
+    """A plain count straight from ``event`` (the reference the roll-up path must match)."""
+    with db.transaction("reader") as conn, conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
+
+
+@pytest.mark.parametrize("filters", [{}, {"channel": "hotline_12345"}, {"major": "07"}])
+def test_rollup_counts_equal_direct_counts_from_event(planted: dict[str, Any],
+                                                      filters: dict[str, str]) -> None:
+    # Window edges off the hour, so both raw edge hours and whole roll-up hours take part.
+    start, end = T0 + timedelta(minutes=17), T0 + timedelta(hours=19, minutes=41)
+    street = reader_rows(queries.unit_info, planted["street"])
+    ids = planted["ids"]
+    cond, extra = "", []
+    if "channel" in filters:
+        cond, extra = " AND source = %s", [filters["channel"]]
+    if "major" in filters:
+        cond, extra = " AND major = %s", [filters["major"]]
+    win = [start, end, ids, *extra]
+    scope = f"reported_at >= %s AND reported_at < %s AND id = ANY(%s){cond}"
+
+    (n,), = direct(f"SELECT count(*) FROM event WHERE {scope}", win)
+    assert n > 0
+    assert reader_rows(queries.count_between, street, start, end, filters) == n
+
+    want = {code: (rec, closed, on_time) for code, rec, closed, on_time in direct(f"""
+        SELECT left(grid_code, 12), count(*),
+               count(*) FILTER (WHERE status = 'closed' AND closed_at < %s),
+               count(*) FILTER (WHERE status = 'closed' AND closed_at < %s
+                                  AND (deadline_at IS NULL OR closed_at <= deadline_at))
+        FROM event WHERE {scope} GROUP BY 1""", [end, end, *win])}
+    got = {r["code"]: (r["received"], r["closed"], r["closed_on_time"])
+           for r in reader_rows(queries.children_values, street, start, end, filters)}
+    assert got == want
+
+    hourly = dict(direct(f"""SELECT date_trunc('hour', reported_at), count(*) FROM event
+                             WHERE {scope} GROUP BY 1""", win))
+    assert {r["t"]: r["n"] for r in reader_rows(queries.hourly_counts, street, start, end,
+                                                filters)} == hourly
+    daily = dict(direct(f"""SELECT date_trunc('day', reported_at), count(*) FROM event
+                            WHERE {scope} GROUP BY 1""", win))
+    assert {r["t"]: r["n"] for r in reader_rows(queries.daily_counts, street, start, end,
+                                                filters)} == daily
+    cats = dict(direct(f"SELECT major, count(*) FROM event WHERE {scope} GROUP BY 1", win))
+    assert {r["code"]: r["n"] for r in reader_rows(queries.category_counts, street, start,
+                                                   end, filters)} == cats
+
+
+def test_overdue_per_child_is_open_and_late_at_the_window_end(planted: dict[str, Any]) -> None:
+    start, end = T0, T0 + timedelta(days=1)
+    street = reader_rows(queries.unit_info, planted["street"])
+    # Open at the window's end (it is in the past) and past the deadline by then.
+    want = dict(direct("""
+        SELECT left(grid_code, 12), count(*) FROM event
+        WHERE id = ANY(%s) AND reported_at >= %s AND reported_at < %s AND deadline_at < %s
+          AND (status <> 'closed' OR closed_at >= %s) GROUP BY 1""",
+                       [planted["ids"], start, end, end, end]))
+    assert want
+    got = {r["code"]: r["overdue"]
+           for r in reader_rows(queries.children_values, street, start, end, {})}
+    assert {c: v for c, v in got.items() if v} == want
+
+
+def test_ranking_agrees_with_kpi_children_kpis(planted: dict[str, Any]) -> None:
+    from dashboard import kpi
+
+    start, end = T0, T0 + timedelta(days=1)
+    street = reader_rows(queries.unit_info, planted["street"])
+    rows = reader_rows(queries.children_values, street, start, end, {})
+    with db.transaction("reader") as conn:
+        ref = {c["unit"]: c["kpis"] for c in kpi.children_kpis(conn, street["code"], start, end)}
+    units = [{"code": c, "population": None} for c in ref if c]
+    counts = data.metric_values(rows, units, "count")
+    overdue = data.metric_values(rows, units, "overdue")
+    ontime = data.metric_values(rows, units, "ontime")
+    for code, k in ref.items():
+        if code is None:
+            continue
+        assert counts[code] == k["received"]
+        assert overdue[code] == k["overdue_open"]
+        want = None if k["on_time_rate"] is None else round(100 * k["on_time_rate"], 1)
+        assert ontime[code] == want
