@@ -82,7 +82,7 @@ def test_postgres_restart_loses_no_ingested_event_and_health_recovers(
     grid = city.grid[0]
     lon, lat = city.points[grid]
     prefix = f"PRF-PG-{uuid.uuid4().hex[:6]}"
-    n_events = 60
+    n_events = 40
     sent: list[str] = []
     retries = [0]
     health: list[tuple[float, int]] = []
@@ -117,7 +117,7 @@ def test_postgres_restart_loses_no_ingested_event_and_health_recovers(
         time.sleep(1.5)
         pgcluster.down(private_pg["settings"])
         t_down = time.monotonic()
-        time.sleep(3)
+        time.sleep(2)
         t_up = time.monotonic()  # the database returns during up(): measure from its start
         pgcluster.up(private_pg["settings"])
         threads[0].join(120)

@@ -44,8 +44,8 @@ def test_viewers_during_live_ingest_see_every_batch_without_errors(
         server = bench.Server(env, 2, tmp_path / "gunicorn.log")
         with db.transaction() as conn:
             units = bench.city_units(conn)
-        s = bench.run_load(server.base, TOKEN, units, viewers=6, duration=12, interval=2,
-                           rate=10, tail_s=6)
+        s = bench.run_load(server.base, TOKEN, units, viewers=6, duration=10, interval=2,
+                           rate=10, tail_s=5)
     finally:
         if server is not None:
             server.stop()
