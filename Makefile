@@ -9,7 +9,8 @@ PORT ?= 8050
 DEMO_GRIDS ?= 2000
 DEMO_DAYS ?= 180
 DEMO_PER_DAY ?= 3000
-FEED_RATE ?= 20
+# a city's realistic pace of new cases (`cityscreen demo feed --rate 20` means 20 per second)
+FEED_RATE ?= 6/min
 
 .PHONY: demo test bench lint setup system-deps db clean
 
@@ -17,7 +18,7 @@ FEED_RATE ?= 20
 demo: db
 	$(BIN)/cityscreen demo generate --grids $(DEMO_GRIDS) --seed 1
 	$(BIN)/cityscreen demo events --days $(DEMO_DAYS) --per-day $(DEMO_PER_DAY) --seed 1
-	@echo "cityscreen: live feed at $(FEED_RATE) events/s; dashboard on http://$(HOST):$(PORT)/"
+	@echo "cityscreen: live feed at $(FEED_RATE) new cases; dashboard on http://$(HOST):$(PORT)/"
 	@$(BIN)/cityscreen demo feed --rate $(FEED_RATE) > $(CITYSCREEN_HOME)/demo-feed.log 2>&1 & \
 	  feed=$$!; trap "kill $$feed 2>/dev/null" EXIT INT TERM; \
 	  $(BIN)/cityscreen serve --host $(HOST) --port $(PORT)

@@ -48,12 +48,12 @@ DB_ADVANCES_PER_NEW_CASE = 0.5  # open cases from the history moved on, per new 
 
 
 def parse_rate(text: str) -> float:
-    """Cases per second from ``20`` (per minute), ``20/min``, ``5/s`` or ``600/h``."""
+    """Cases per second from ``20`` (= ``20/s``, as in ``--rate 20``), ``20/min`` or ``600/h``."""
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(?:/\s*(s|sec|m|min|h|hour))?\s*", text)
     if not match:
-        raise ValueError(f"rate {text!r}: expected a number of cases per minute, or N/s, N/h")
+        raise ValueError(f"rate {text!r}: expected cases per second, or N/min, N/h")
     value = float(match.group(1))
-    unit = (match.group(2) or "min")[0]
+    unit = (match.group(2) or "s")[0]
     return value / {"s": 1.0, "m": 60.0, "h": 3600.0}[unit]
 
 

@@ -115,7 +115,7 @@ def _summary_line(summary: dict[str, Any]) -> str:
 
 @click.command("feed")
 @click.option("--rate", default="20", show_default=True,
-              help="New cases per minute (or N/s, N/h), plus their status changes.")
+              help="New cases per second (or N/min, N/h), plus their status changes.")
 @click.option("--url", default=None, metavar="URL",
               help="POST to the ingest endpoint of this server instead of writing directly.")
 @click.option("--token", default=None, metavar="TOKEN",

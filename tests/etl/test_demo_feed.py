@@ -43,7 +43,8 @@ def _cases(conn: Any, run_id: str) -> list[tuple[str, str, str | None]]:
 
 
 def test_parse_rate_units() -> None:
-    assert demo_feed.parse_rate("20") == pytest.approx(20 / 60)
+    assert demo_feed.parse_rate("20") == 20  # `--rate 20` is 20 per second
+    assert demo_feed.parse_rate("20/min") == pytest.approx(20 / 60)
     assert demo_feed.parse_rate("5/s") == 5
     assert demo_feed.parse_rate("3600/h") == 1
     assert demo_feed.parse_rate("1.5/min") == pytest.approx(0.025)
