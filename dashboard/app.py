@@ -11,7 +11,7 @@ from dash import dcc, html
 from cityscreen.settings import Settings, get_settings
 from dashboard import ids
 from dashboard.cache import init_cache
-from dashboard.components import live
+from dashboard.components import kiosk, live
 from dashboard.routes import bp
 
 HERE = Path(__file__).resolve().parent
@@ -40,8 +40,9 @@ def create_app(settings: Settings | None = None, *, cache_config: dict[str, Any]
     app.layout = html.Div([
         dcc.Location(id=ids.URL, refresh="callback-nav"),
         *live.shell_pieces(interval_ms),
+        *kiosk.shell_pieces(),
         dash.page_container,
-    ], className="shell")
+    ], id=ids.SHELL, className="shell")
     init_cache(app.server, settings, cache_config)
     app.server.register_blueprint(bp)
     return app

@@ -91,6 +91,27 @@ _LABELS: dict[str, tuple[str, str]] = {
     "name": ("名称", "Name"),
     "value": ("数值", "Value"),
     "city": ("市", "City"),
+    # meeting page (领导会商)
+    "meeting": ("领导会商", "Meeting"),
+    "m_score": ("综合得分", "Score"),
+    "m_rank": ("排名", "Rank"),
+    "m_unit": ("单位", "Unit"),
+    "m_received": ("受理量", "Received"),
+    "m_per10k_short": ("万人案件量", "Per 10k"),
+    "m_overdue_open": ("超期未结", "Overdue open"),
+    "m_mom": ("环比", "vs prev."),
+    "m_yoy": ("同比", "vs last year"),
+    "m_rank_change": ("名次变化", "Rank change"),
+    "hotspots": ("热点网格", "Hotspot grids"),
+    "hot_count": ("本期", "Now"),
+    "hot_baseline": ("基线", "Baseline"),
+    "hot_score": ("显著度", "Score"),
+    "no_hotspots": ("本期无显著热点", "No significant hotspots"),
+    "export_png": ("导出地图PNG", "Map PNG"),
+    "export_csv": ("导出排名CSV", "Ranking CSV"),
+    "export_xlsx": ("导出Excel", "Excel"),
+    "export_html": ("会商报告", "HTML report"),
+    "to_overview": ("返回一张屏", "Overview"),
 }
 
 

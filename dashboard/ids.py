@@ -48,3 +48,20 @@ GRID_KPI_DELTA = "grid-kpi-delta"
 # case page
 CASE_MAP = "case-map"
 CASE_TIMELINE = "case-timeline"
+
+# meeting page (领导会商)
+MEETING_STATE = "meeting-state"
+MEETING_VERSION = "meeting-version"
+MEETING_MAP = "meeting-map"
+MEETING_RANKING = "meeting-ranking"
+MEETING_ROW = "meeting-row"  # pattern id: {"type": MEETING_ROW, "code": code}
+MEETING_HOTSPOTS = "meeting-hotspots"
+MEETING_SPOT = "meeting-spot"  # pattern id: {"type": MEETING_SPOT, "code": grid code}
+MEETING_WINDOW = "meeting-window"
+MEETING_EXPORT = "meeting-export"  # pattern id: {"type": MEETING_EXPORT, "file": name}
+MEETING_DOWNLOAD = "meeting-download"
+
+# kiosk (shell): ?kiosk=1&rotate=60&playlist=…
+SHELL = "shell"
+KIOSK_TICK = "kiosk-tick"
+KIOSK_PLAYLIST = "kiosk-playlist"
