@@ -20,7 +20,9 @@ demo: db
 	$(BIN)/cityscreen demo events --days $(DEMO_DAYS) --per-day $(DEMO_PER_DAY) --seed 1
 	@echo "cityscreen: live feed at $(FEED_RATE) new cases; dashboard on http://$(HOST):$(PORT)/"
 	@$(BIN)/cityscreen demo feed --rate $(FEED_RATE) > $(CITYSCREEN_HOME)/demo-feed.log 2>&1 & \
-	  feed=$$!; trap "kill $$feed 2>/dev/null" EXIT INT TERM; \
+	  feed=$$!; \
+	  $(BIN)/cityscreen escalate --every 60 > $(CITYSCREEN_HOME)/escalate.log 2>&1 & \
+	  esc=$$!; trap "kill $$feed $$esc 2>/dev/null" EXIT INT TERM; \
 	  $(BIN)/cityscreen serve --host $(HOST) --port $(PORT)
 
 ## test: the same setup, then the whole suite (fails, never skips, without a database)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import click
@@ -52,9 +53,29 @@ def load_holidays(file: Path, encoding: str) -> None:
 @click.option("--at", "at", default=None, help="Evaluate as of this time (ISO 8601; default now).")
 @click.option("--dry-run", is_flag=True, help="Show what would be escalated, change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-def escalate_cmd(at: str | None, dry_run: bool, as_json: bool) -> None:
+@click.option("--every", type=click.FloatRange(1, None), default=None, metavar="S",
+              help="Keep running: escalate again every S seconds until stopped (Ctrl-C); "
+                   "a database outage is reported and retried, not fatal.")
+def escalate_cmd(at: str | None, dry_run: bool, as_json: bool, every: float | None) -> None:
     """督办: raise the escalation level of overdue open cases by how far past the deadline
     they are (1× the allowed time → 街道 street, 2× → 区 district, 3× → 市 city)."""
+    if every is None:
+        _escalate_once(at, dry_run, as_json)
+        return
+    if at is not None:
+        raise click.UsageError("--every evaluates as of each run's time; drop --at")
+    try:
+        while True:
+            try:
+                _escalate_once(None, dry_run, as_json)
+            except db.DatabaseError as exc:
+                click.echo(f"cityscreen: {exc}; retrying in {every:g} s", err=True)
+            time.sleep(every)
+    except KeyboardInterrupt:
+        return
+
+
+def _escalate_once(at: str | None, dry_run: bool, as_json: bool) -> None:
     from etl.escalate import escalate
 
     with db.transaction() as conn:

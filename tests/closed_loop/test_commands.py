@@ -68,3 +68,24 @@ def test_load_holidays_and_categories(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "fortnights" in result.output
     # The taxonomy is untouched by the refused file.
     assert db.query("SELECT count(*) AS n FROM category WHERE code = '0101'")[0]["n"] == 1
+
+
+def test_escalate_every_keeps_running_until_stopped(database_url: str) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cityscreen", "escalate", "--every", "1", "--dry-run", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        runs = [json.loads(proc.stdout.readline()) for _ in range(2)]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert all("escalated" in r and "by_level" in r for r in runs)
+    assert runs[0]["at"] != runs[1]["at"]  # two separate evaluations, each as of its own time
+
+
+def test_escalate_every_refuses_a_fixed_time() -> None:
+    result = CliRunner().invoke(main, ["escalate", "--every", "5", "--at", "2026-01-01T00:00"])
+    assert result.exit_code == 2 and "--at" in result.output
