@@ -70,14 +70,18 @@ def request(method: str, url: str, body: Any = None, token: str | None = None,
 class Server:
     """``cityscreen serve`` (gunicorn when workers > 1) on a free loopback port."""
 
-    def __init__(self, env: dict[str, str], workers: int, log: Path) -> None:
+    def __init__(self, env: dict[str, str], workers: int, log: Path, threads: int = 1) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self._log = log.open("w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cityscreen", "serve", "--host", "127.0.0.1", "--port",
-             str(self.port), "--workers", str(workers)],
-            env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT)
+        cmd = [sys.executable, "-m", "cityscreen", "serve", "--host", "127.0.0.1", "--port",
+               str(self.port), "--workers", str(workers)]
+        if threads > 1:  # the production line of `serve`, with gthread workers
+            cmd = [str(Path(sys.executable).parent / "gunicorn"), "-w", str(workers),
+                   "--threads", str(threads), "-b", f"127.0.0.1:{self.port}", "--timeout",
+                   "60", "cityscreen.wsgi:server"]
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                     cwd=ROOT)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if request("GET", self.base + "/healthz", timeout=5)[0]:
@@ -313,6 +317,8 @@ def main() -> int:
     ap.add_argument("--interval", type=float, default=5.0, help="viewer poll interval, s")
     ap.add_argument("--rate", type=int, default=20, help="events per second")
     ap.add_argument("--workers", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="threads per worker (gunicorn gthread) instead of `cityscreen serve`")
     ap.add_argument("--redis", default="redis://127.0.0.1:6379/9",
                     help="Redis URL of the cache (a db number of its own); '' for none")
     args = ap.parse_args()
@@ -337,9 +343,10 @@ def main() -> int:
         env["REDIS_URL"] = args.redis
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"cityscreen-bench-load-{os.getpid()}.log"
     print(f"load average before: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
-    server = Server(env, args.workers, log)
+    server = Server(env, args.workers, log, args.threads)
     print(f"load: {args.viewers} viewers every {args.interval:g} s, {args.rate} events/s, "
-          f"{args.duration:g} s, gunicorn {args.workers} workers, cache {args.redis or 'none'}",
+          f"{args.duration:g} s, gunicorn {args.workers} workers x {args.threads} threads, "
+          f"cache {args.redis or 'none'}",
           flush=True)
     try:
         s = run_load(server.base, token, units, viewers=args.viewers, duration=args.duration,
