@@ -127,6 +127,23 @@ def set_token() -> Iterator[Any]:
         change(saved)
 
 
+def store_data(tree: Any, store_id: str) -> Any:
+    """The ``data`` of the component with id ``store_id`` in a Dash layout JSON tree."""
+    if isinstance(tree, dict):
+        if tree.get("id") == store_id and "data" in tree:
+            return tree["data"]
+        children = tree.values()
+    elif isinstance(tree, list):
+        children = tree
+    else:
+        return None
+    for child in children:
+        found = store_data(child, store_id)
+        if found is not None:
+            return found
+    return None
+
+
 def db_state(url: str, source_ids: list[str] | None = None) -> dict[str, Any]:
     """Table row counts and data_version: what an attack must not change."""
     conn = db.connect(url)

@@ -26,7 +26,7 @@ import pytest
 
 from cityscreen import db, pgcluster
 from cityscreen.settings import load_settings
-from tests.proof.conftest import TOKEN, Served, clean_env, free_port
+from tests.proof.conftest import TOKEN, Served, clean_env, free_port, store_data
 
 
 def http(method: str, url: str, body: bytes | None = None, timeout: float = 10.0
@@ -182,10 +182,11 @@ def test_redis_stopped_app_keeps_answering_with_right_data(city: Any, database_u
         def check(label: str) -> int:
             status, body = http("POST", app.base + "/_dash-update-component", view, timeout=30)
             assert status == 200, (label, status)
-            assert city.name in json.dumps(json.loads(body), ensure_ascii=False), label
+            page_version = store_data(json.loads(body), "page-version")
             status, body = http("GET", app.base + "/api/v1/version")
             assert status == 200, (label, status)
             version = json.loads(body)["data_version"]
+            assert page_version == version, (label, page_version, version)
             with db.transaction() as conn, conn.cursor() as cur:
                 cur.execute("SELECT version FROM data_version")
                 assert cur.fetchone()[0] == version, label
