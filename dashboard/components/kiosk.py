@@ -1,7 +1,7 @@
 """Kiosk mode for the wall: ``?kiosk=1&rotate=60&playlist=…`` on any page.
 
 ``kiosk=1`` puts the class ``kiosk`` on the app shell (CSS hides every control) and, with
-``rotate=N`` (seconds, 5–3600; default 60), rotates through a playlist of views without
+``rotate=N`` (seconds, 2–3600; default 60), rotates through a playlist of views without
 reloading the page: a ``dcc.Interval`` in the shell advances an index into a playlist held
 in a ``dcc.Store``, and the next view is applied client-side through ``dcc.Location``
 (``refresh="callback-nav"``: Dash pages swaps the page, the shell and its stores stay).
@@ -47,7 +47,7 @@ def parse_kiosk(search: str | None) -> dict[str, Any] | None:
     if q.get("kiosk") not in ("1", "true", "on"):
         return None
     try:
-        rotate: int | None = min(max(int(q.get("rotate", "")), 5), 3600)
+        rotate: int | None = min(max(int(q.get("rotate", "")), 2), 3600)
     except ValueError:
         rotate = None
     entries = [e.strip() for e in q.get("playlist", DEFAULT_PLAYLIST).split(",")]

@@ -16,6 +16,8 @@ import pytest
 
 from cityscreen import db
 from cityscreen.settings import get_settings
+from tests.dashboard.browser import choropleth_locations, rendered_features, wait_map_idle
+from tests.dashboard.conftest import Served
 from tests.dashboard.seed import insert_events
 
 TZ = get_settings().tz
@@ -136,3 +138,27 @@ def test_csv_and_xlsx_exports(mp: Any, hot: dict[str, Any]) -> None:
     name, xlsx = mp.export_files(state, "xlsx")
     assert name.endswith(".xlsx") and xlsx[:2] == b"PK"
     assert "xl/workbook.xml" in zipfile.ZipFile(io.BytesIO(xlsx)).namelist()
+
+
+@pytest.mark.browser
+def test_meeting_in_the_browser_draws_and_downloads(page: Any, served: Served, city: Any,
+                                                     hot: dict[str, Any]) -> None:
+    page.goto(served.base + "/meeting?window=custom&start=2018-06-04&end=2018-06-10"
+              "&theme=desk")
+    page.wait_for_selector("#meeting-map .js-plotly-plot")
+    assert wait_map_idle(page, "meeting-map"), "the meeting map never became idle"
+    assert sorted(choropleth_locations(page, "meeting-map", 0)) == sorted(city.district)
+    assert hot["grid"] in choropleth_locations(page, "meeting-map", 1)
+    assert rendered_features(page, "meeting-map") >= len(city.district)
+    assert page.locator(".meeting-row").count() == len(city.district)
+    assert page.locator(".spot-row").count() >= 1
+    for kind, check in (("csv", lambda b: b.startswith("\ufeff排名,单位".encode())),
+                        ("png", lambda b: b[:8] == b"\x89PNG\r\n\x1a\n")):
+        with page.expect_download(timeout=120_000) as dl:
+            page.click(f'[id*="{kind}"].export-btn')
+        body = open(dl.value.path(), "rb").read()  # noqa: SIM115 - read at once
+        assert check(body), f"{kind} download: {body[:16]!r}"
+    # a click on a ranking row drills into the overview of that district
+    page.locator(".meeting-row").first.click()
+    page.wait_for_url("**/?unit=*")
+    assert "unit=" in page.url and "/meeting" not in page.url
