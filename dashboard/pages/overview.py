@@ -14,6 +14,7 @@ import dash
 from dash import ALL, Input, Output, Patch, State, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
+from cityscreen.settings import get_settings
 from dashboard import data, ids
 from dashboard.components import map_figure as mf
 from dashboard.components import panels
@@ -50,6 +51,13 @@ def unavailable(state: ViewState, message: str) -> html.Div:
     ], id=ids.ROOT, className=f"screen theme-{state.theme} is-unavailable")
 
 
+def clock() -> html.Div:
+    """The header clock: CITYSCREEN_TZ time (not the browser's zone), ticked client-side."""
+    tz = get_settings().tz
+    return html.Div(data.now_local().strftime("%Y-%m-%d %H:%M:%S"), id=ids.CLOCK,
+                    className="clock", title=tz.key)
+
+
 def layout(**params: Any) -> html.Div:
     """The overview of the state in the URL, with its initial figure (no Patch race).
 
@@ -82,7 +90,7 @@ def render(state: ViewState, version: Any) -> html.Div:
             html.H1(t("title", lang), className="title"),
             panels.breadcrumb(m["crumbs"], state),
             controls(state, m["majors"]),
-            html.Div(id=ids.CLOCK, className="clock"),
+            clock(),
         ], className="topbar"),
         panels.kpi_tiles(m["tiles"], lang),
         html.Main([
@@ -218,13 +226,25 @@ def refresh(version: dict | None, page_state: dict | None, page_version: int | N
             panels.ticker(vals["ticker"], state.lang), version["v"])
 
 
+# The zone is the server's CITYSCREEN_TZ (the clock's title), so a wall whose browser runs
+# in UTC still shows the same time as the data.
 clientside_callback(
-    """function(n) {
-        const d = new Date();
-        const p = (x) => String(x).padStart(2, '0');
-        return `${d.getFullYear()}-${p(d.getMonth()+1)}-${p(d.getDate())} ` +
-               `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+    """function(n, tz) {
+        let f;
+        try {
+            f = new Intl.DateTimeFormat('en-GB', {timeZone: tz || undefined, hourCycle: 'h23',
+                year: 'numeric', month: '2-digit', day: '2-digit',
+                hour: '2-digit', minute: '2-digit', second: '2-digit'});
+        } catch (e) {
+            f = new Intl.DateTimeFormat('en-GB', {hourCycle: 'h23', year: 'numeric',
+                month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit',
+                second: '2-digit'});
+        }
+        const p = {};
+        for (const x of f.formatToParts(new Date())) { p[x.type] = x.value; }
+        return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
     }""",
     Output(ids.CLOCK, "children"),
     Input(ids.CLOCK_TICK, "n_intervals"),
+    State(ids.CLOCK, "title"),
 )

@@ -199,3 +199,24 @@ def test_stale_banner_when_the_database_goes_and_comes_back(
         assert choropleth_locations(page) == shown
     finally:
         admin.close()
+
+
+def test_the_clock_shows_cityscreen_tz_in_a_utc_browser(chromium: Any, served: Served,
+                                                        dash_city: dict[str, Any]) -> None:
+    context = chromium.new_context(viewport={"width": 1280, "height": 800}, timezone_id="UTC")
+    try:
+        page = context.new_page()
+        page.set_default_timeout(120_000)
+        page.goto(served.base + "/")
+        assert page.evaluate("() => new Date().getTimezoneOffset()") == 0
+        tz = get_settings().tz
+        # Wait for a client-side tick, then compare with the server's zone (within a minute).
+        first = page.locator("#clock").inner_text()
+        page.wait_for_function("(t) => document.querySelector('#clock').innerText !== t",
+                               arg=first, timeout=30_000)
+        shown = datetime.strptime(page.locator("#clock").inner_text(), "%Y-%m-%d %H:%M:%S")
+        want = datetime.now(tz).replace(tzinfo=None)
+        assert abs((want - shown).total_seconds()) < 60, (shown, want)
+        assert datetime.now(tz).utcoffset().total_seconds() != 0  # the test means something
+    finally:
+        context.close()
