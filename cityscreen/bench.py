@@ -1,4 +1,4 @@
-"""Runs the benchmark scripts under ``benchmarks/`` (each prints its own ratios)."""
+"""`cityscreen bench`: runs ``benchmarks/report.py`` (each benchmark, then REPORT.md)."""
 
 from __future__ import annotations
 
@@ -6,20 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCH_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
+REPORT_SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "report.py"
 
 
-def scripts() -> list[Path]:
-    """Benchmark scripts, in name order."""
-    return sorted(BENCH_DIR.glob("bench_*.py"))
-
-
-def run_all(names: list[str] | None = None) -> int:
-    """Run each benchmark (or those whose name contains one of ``names``); return failures."""
-    failures = 0
-    for script in scripts():
-        if names and not any(n in script.stem for n in names):
-            continue
-        print(f"== {script.stem}", flush=True)
-        failures += subprocess.run([sys.executable, str(script)], check=False).returncode != 0
-    return failures
+def run_report(names: list[str]) -> int:
+    """Run every benchmark (or those matching ``names``); return the report's exit code."""
+    if not REPORT_SCRIPT.exists():
+        raise FileNotFoundError(f"{REPORT_SCRIPT} is missing: benchmarks ship with the source tree")
+    args = [sys.executable, str(REPORT_SCRIPT)] + (["--only", *names] if names else [])
+    return subprocess.run(args, check=False).returncode

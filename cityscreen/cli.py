@@ -194,14 +194,15 @@ def demo_group(ctx: click.Context) -> None:
                 ctx.invoke(sub)
 
 
-@main.group("bench", cls=Group, invoke_without_command=True)
-@click.pass_context
-def bench_group(ctx: click.Context) -> None:
-    """Run benchmarks (`cityscreen bench` alone runs them all; see benchmarks/)."""
-    if ctx.invoked_subcommand is None:
-        from cityscreen.bench import run_all
+@main.command("bench")
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+def bench_command(names: tuple[str, ...]) -> None:
+    """Run the benchmarks under benchmarks/ (all, or those whose name contains NAME) and
+    write benchmarks/REPORT.md: each figure with its goal and its ratio to a baseline
+    measured in the same run."""
+    from cityscreen.bench import run_report
 
-        run_all()
+    sys.exit(run_report(list(names)))
 
 
 for _module in COMMAND_MODULES:
