@@ -245,9 +245,9 @@ def meeting_figure(m: dict[str, Any], theme: str, lang: str) -> go.Figure:
     scores = {it["code"]: it["score"] for it in m["ranking"]["items"]}
     codes = [u["code"] for u in units]
     centre, zoom = view_of(m["bbox"], 680, 700)   # the middle column at 1920×1080
-    # good = cool, bad = warm: the red hotspot layer must stand out against it
-    scale = ([[0, "#3b4a6b"], [1, "#1f6f8b"]] if theme == "wall"
-             else [[0, "#d9e4f5"], [1, "#8fb3e3"]])
+    # low score muted purple, high score teal/blue: no reds, the hotspot layer owns red
+    scale = ([[0, "#4a3358"], [0.5, "#2d4f7c"], [1, "#1f8fa8"]] if theme == "wall"
+             else [[0, "#e7d6ea"], [0.5, "#c3d4ee"], [1, "#7fb0e0"]])
     traces: list[Any] = [go.Choroplethmap(
         geojson=geometry_url(code), featureidkey="id", locations=codes,
         z=[scores.get(k) for k in codes], zmin=0, zmax=100, colorscale=scale,
@@ -274,6 +274,11 @@ def meeting_figure(m: dict[str, Any], theme: str, lang: str) -> go.Figure:
             lon=[s["lon"] for s in marked], lat=[s["lat"] for s in marked], mode="markers",
             marker={"size": 26, "color": "rgba(255,45,32,0.35)"},
             customdata=[s["grid_code"] for s in marked], hoverinfo="skip", name="rings"))
+    if len(units) <= 80:   # unit names, as on the overview
+        traces.append(go.Scattermap(
+            lon=[u["lon"] for u in units], lat=[u["lat"] for u in units], mode="text",
+            text=[u["name"] for u in units], hoverinfo="skip", name="labels",
+            textfont={"size": 13 if theme == "desk" else 15, "color": c["text"]}))
     fig = go.Figure(traces)
     fig.update_layout(map={"style": map_style(theme), "center": centre, "zoom": zoom},
                       margin={"l": 0, "r": 0, "t": 0, "b": 0}, paper_bgcolor="rgba(0,0,0,0)",

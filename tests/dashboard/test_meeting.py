@@ -7,6 +7,7 @@ that custom window can be asserted exactly.
 from __future__ import annotations
 
 import io
+import sys
 import uuid
 import zipfile
 from datetime import datetime, timedelta
@@ -36,10 +37,12 @@ def app() -> Any:
 
 @pytest.fixture(scope="module")
 def mp(app: Any) -> Any:
-    """The meeting page module."""
-    from dashboard.pages import meeting
+    """The meeting page module as Dash pages loaded it (importing it again under its package
+    name would register the page twice and break every later ``create_app``)."""
+    import dash
 
-    return meeting
+    name = next(k for k, v in dash.page_registry.items() if v["path"] == "/meeting")
+    return sys.modules[name]
 
 
 @pytest.fixture(scope="module")
