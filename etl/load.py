@@ -383,7 +383,9 @@ def apply_events(conn: Any, source: str, batch_id: int, items: Sequence[EventIte
         # staged column (jsonb, free text) cost ~1.5 s per 50k-row chunk.
         _exec(cur, "analyze stage", "ANALYZE _etl_event (source_id, camera_id)")
         _exec(cur, "insert new events", _INSERT_NEW, params)
-        _exec(cur, "update existing events", _UPDATE_EXISTING, params)
+        # A chunk of only new cases (a first bulk load) has nothing left to update.
+        if cur.rowcount < staged - len(result.rejects):
+            _exec(cur, "update existing events", _UPDATE_EXISTING, params)
         _exec(cur, "insert transitions", _TRANSITIONS, params)
         cur.execute("SELECT outcome, count(*) FROM _etl_outcome GROUP BY outcome")
         counts = dict(cur.fetchall())
