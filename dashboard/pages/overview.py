@@ -94,6 +94,11 @@ def render(state: ViewState, version: Any) -> html.Div:
         ], className="topbar"),
         panels.kpi_tiles(m["tiles"], lang),
         html.Main([
+            # The map comes first in the DOM so it is mounted (and plotted) before the trend
+            # charts; the CSS grid still places it in the middle column.
+            # Not wrapped in dcc.Loading: that resets uirevision (the user's zoom) on refresh.
+            html.Section(dcc.Graph(id=ids.MAP, figure=as_dict(fig), config=GRAPH_CONFIG,
+                                   className="map-graph"), className="col col-map"),
             html.Section([
                 dcc.Graph(id=ids.TREND_24H, figure=as_dict(panels.trend_24h(tr, theme, lang)),
                           **graph),
@@ -102,9 +107,6 @@ def render(state: ViewState, version: Any) -> html.Div:
                 dcc.Graph(id=ids.CATEGORY_CHART,
                           figure=as_dict(panels.category_chart(tr, theme, lang)), **graph),
             ], className="col col-left"),
-            # Not wrapped in dcc.Loading: that resets uirevision (the user's zoom) on refresh.
-            html.Section(dcc.Graph(id=ids.MAP, figure=as_dict(fig), config=GRAPH_CONFIG,
-                                   className="map-graph"), className="col col-map"),
             html.Section([
                 html.H3(t("ranking", lang), className="panel-title"),
                 html.Div(panels.ranking(m["ranking"], mf.metric_label(state.metric, lang),
@@ -112,7 +114,7 @@ def render(state: ViewState, version: Any) -> html.Div:
                 html.H3(t("ticker", lang), className="panel-title"),
                 html.Div(panels.ticker(m["ticker"], lang), id=ids.TICKER, className="ticker"),
             ], className="col col-right"),
-        ], className="body"),
+        ], className="body body-overview"),
     ], id=ids.ROOT, className=f"screen theme-{theme}")
 
 
