@@ -18,6 +18,7 @@ import json
 import logging
 from typing import Any
 
+import psycopg2
 from flask import Blueprint, Response, request
 
 from cityscreen import db
@@ -115,6 +116,9 @@ def ingest(feed: str, settings: Settings) -> Response:
     except db.DatabaseError as exc:
         log.warning("ingest %s: database unavailable: %s", feed, exc)
         return _error(503, f"database unavailable: {exc}")
+    except psycopg2.Error as exc:  # never echo SQL error text to the client
+        log.error("ingest %s: batch failed in the database: %s", feed, exc.pgcode or type(exc))
+        return _error(500, "the batch failed in the database; nothing from it was loaded")
     out = summary.as_json()
     log.info("ingest %s batch %s: %d in, %d loaded, %d updated, %d rejected", feed,
              out["batch_id"], summary.rows_in, summary.loaded, summary.updated, summary.rejected)

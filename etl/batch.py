@@ -79,7 +79,8 @@ def record_rejects(conn: Any, batch_id: int, rejects: Sequence[tuple[int, str, s
         if line_no in seen:
             continue
         seen.add(line_no)
-        writer.writerow((batch_id, line_no, raw, reason))
+        # PostgreSQL text cannot hold NUL: keep the raw row readable with the byte escaped.
+        writer.writerow((batch_id, line_no, raw.replace("\x00", "\\x00"), reason))
     buf.seek(0)
     with conn.cursor() as cur:
         cur.copy_expert(

@@ -356,6 +356,11 @@ def _transform_chunk(chunk: list[Record], transform: Callable[..., Any], ctx: v.
         if rec.data is None:
             rejects.append((rec.line_no, rec.raw, rec.error or "unreadable row"))
             continue
+        nul_in = v.nul_field(rec.data)
+        if nul_in is not None or "\x00" in rec.raw:
+            reason = f"NUL character (\\x00) in {nul_in or 'the row'}"
+            rejects.append((rec.line_no, rec.raw, reason))
+            continue
         try:
             item = transform(rec.data, ctx)
         except v.Reject as exc:

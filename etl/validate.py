@@ -56,6 +56,23 @@ def load_categories(conn: Any) -> dict[str, CategoryInfo]:
         return {code: CategoryInfo(code, major, prio) for code, major, prio in cur.fetchall()}
 
 
+def nul_field(data: Any, key: str = "") -> str | None:
+    """The first field holding a NUL character (PostgreSQL text and jsonb cannot store one)."""
+    if isinstance(data, str):
+        return key if "\x00" in data else None
+    if isinstance(data, dict):
+        for k, value in data.items():
+            found = nul_field(str(k), str(k)) or nul_field(value, str(k))
+            if found is not None:
+                return found
+    elif isinstance(data, list):
+        for value in data:
+            found = nul_field(value, key)
+            if found is not None:
+                return found
+    return None
+
+
 def text(rec: dict[str, Any], key: str) -> str | None:
     """The field as stripped text; missing, null and blank are all ``None``."""
     value = rec.get(key)

@@ -83,8 +83,6 @@ def test_arbitrary_bytes_never_crash_a_file_load(feed: str, data: Any, conn: Any
     _in_savepoint(conn, lambda: _check(pipeline.load_file(conn, feed, path)))
 
 
-@pytest.mark.xfail(reason="NUL in a text field fails the batch's COPY instead of rejecting the "
-                          "row (see test_security: fix in etl/validate.py text())", strict=False)
 @FUZZ
 @given(free=st.lists(st.tuples(st.sampled_from(["event_id", "description", "dept", "reporter"]),
                                text), min_size=1, max_size=4))

@@ -312,11 +312,6 @@ def test_sql_injection_through_the_ingest_api(wsgi: Any, city: Any, database_url
         assert sorted(r[0] for r in cur.fetchall()) == sorted(payloads)
 
 
-@pytest.mark.xfail(reason="a NUL character in a text field fails the whole batch's COPY "
-                          "(psycopg2 CharacterNotInRepertoire, answered 500) instead of "
-                          "rejecting the row; fix in etl/validate.py text(): reject or strip "
-                          "'\\x00', and catch psycopg2.Error in etl/api.py ingest()",
-                   strict=False)
 def test_nul_character_in_ingested_text_is_a_row_reject(wsgi: Any, city: Any) -> None:
     client = wsgi.server.test_client()
     lon, lat = city.points[city.grid[5]]
