@@ -15,7 +15,7 @@ from dashboard import data, ids
 from dashboard.components import map_figure as mf
 from dashboard.components import panels
 from dashboard.i18n import t
-from dashboard.state import ViewState, parse_state
+from dashboard.state import UNIT_CODE, ViewState, parse_state
 
 log = logging.getLogger("cityscreen.dashboard")
 
@@ -55,6 +55,8 @@ def row_data(cases: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
 def layout(code: str | None = None, **params: Any) -> html.Div:
     """The grid ``code`` under the window and filters of the URL (cached per data_version)."""
     state = parse_state(params)
+    if code is not None and not UNIT_CODE.match(code):  # not a code: not found, not a 500
+        return render_missing(None, state, None)
     try:
         return data.cached_view("grid", (code, state),
                                 lambda version: render(code, state, version))

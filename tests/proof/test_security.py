@@ -204,10 +204,6 @@ def test_sql_injection_through_the_url_changes_and_leaks_nothing(
     assert db_state(database_url) == before
 
 
-@pytest.mark.xfail(reason="dashboard/pages/grid.py layout passes an invalid code to "
-                          "grid_model, whose pattern check raises ValueError (500); fix: "
-                          "`if code and UNIT_CODE.match(code)` before data.grid_model",
-                   strict=False)
 def test_invalid_drill_down_path_answers_not_found(wsgi: Any, city: Any) -> None:
     client = wsgi.server.test_client()
     for payload in SQLI:
