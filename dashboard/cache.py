@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import flask
 from flask_caching import Cache
 
+from cityscreen import db
 from cityscreen.settings import Settings
 
 log = logging.getLogger("cityscreen.dashboard")
@@ -71,13 +72,19 @@ class QueryCache:
 NULL_CACHE = QueryCache(None, "none")
 
 
+def key_prefix(database_url: str) -> str:
+    """A Redis key prefix per database, so deployments sharing one Redis never mix answers."""
+    digest = hashlib.sha1(db.describe(database_url).encode()).hexdigest()[:10]
+    return f"cityscreen:{digest}:"
+
+
 def init_cache(server: flask.Flask, settings: Settings, config: dict[str, Any] | None = None
                ) -> QueryCache:
     """Attach the query cache to the Flask server (Redis if ``settings.redis_url``)."""
     if config is None:
         if settings.redis_url:
             config = {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": settings.redis_url,
-                      "CACHE_KEY_PREFIX": "cityscreen:",
+                      "CACHE_KEY_PREFIX": key_prefix(db.reader_url(settings)),
                       "CACHE_OPTIONS": {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}}
         else:
             config = {"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": 2000}

@@ -332,3 +332,13 @@ def test_ranking_agrees_with_kpi_children_kpis(planted: dict[str, Any]) -> None:
         assert overdue[code] == k["overdue_open"]
         want = None if k["on_time_rate"] is None else round(100 * k["on_time_rate"], 1)
         assert ontime[code] == want
+
+
+def test_cache_prefix_differs_per_database() -> None:
+    from dashboard.cache import key_prefix
+
+    a = key_prefix("postgresql://u:secret@db1:5432/city_a")
+    b = key_prefix("postgresql://u:secret@db1:5432/city_b")
+    assert a != b and a.startswith("cityscreen:")
+    assert key_prefix("postgresql://u:other@db1:5432/city_a") == a  # the password plays no part
+    assert "secret" not in a
