@@ -28,7 +28,9 @@ def create_app(settings: Settings | None = None, *, cache_config: dict[str, Any]
     """
     settings = settings or get_settings()
     app = dash.Dash(
-        __name__,
+        # Named after the package, Dash loads pages as `dashboard.pages.X`, the same modules a
+        # plain import gives; named after this module they would load twice under two names.
+        "dashboard",
         use_pages=True,
         pages_folder=str(HERE / "pages"),
         assets_folder=str(ASSETS),
@@ -50,6 +52,10 @@ def create_app(settings: Settings | None = None, *, cache_config: dict[str, Any]
     ], id=ids.SHELL, className="shell")
     init_cache(app.server, settings, cache_config)
     app.server.register_blueprint(bp)
+    # Dash hands the callbacks of `dash.callback` (our pages) to whichever app serves a request
+    # first. Claim them now, so every app built in one process (tests build several) gets
+    # exactly one set of its own.
+    app._setup_server()
     return app
 
 

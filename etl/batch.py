@@ -67,6 +67,11 @@ def finish_batch(conn: Any, summary: BatchSummary, attrs: dict[str, Any] | None 
         )
 
 
+def _no_nul(text: str) -> str:
+    """PostgreSQL text cannot hold NUL: keep the text readable with the byte escaped."""
+    return text.replace("\x00", "\\x00")
+
+
 def record_rejects(conn: Any, batch_id: int, rejects: Sequence[tuple[int, str, str]]) -> None:
     """COPY ``(line_no, raw, reason)`` rows into ``etl_reject`` for the batch."""
     if not rejects:
@@ -79,8 +84,7 @@ def record_rejects(conn: Any, batch_id: int, rejects: Sequence[tuple[int, str, s
         if line_no in seen:
             continue
         seen.add(line_no)
-        # PostgreSQL text cannot hold NUL: keep the raw row readable with the byte escaped.
-        writer.writerow((batch_id, line_no, raw.replace("\x00", "\\x00"), reason))
+        writer.writerow((batch_id, line_no, _no_nul(raw), _no_nul(reason)))
     buf.seek(0)
     with conn.cursor() as cur:
         cur.copy_expert(
