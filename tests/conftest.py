@@ -7,7 +7,6 @@ Tests fail, never skip, when no database can be had.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
 import psycopg2
@@ -15,6 +14,7 @@ import pytest
 
 from cityscreen import db, pgcluster
 from cityscreen.settings import get_settings
+from tests.support import create_database, drop_database
 
 
 def _admin_url() -> str:
@@ -24,27 +24,10 @@ def _admin_url() -> str:
     return db.writer_url(settings)
 
 
-def _drop(admin: str, name: str) -> None:
-    conn = db.connect(db.with_database(admin, "postgres"))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE datname = %s", (name,))
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    conn.close()
-
-
 @pytest.fixture(scope="session", autouse=True)
 def database_url() -> Iterator[str]:
     """URL of this session's database; also exported as ``DATABASE_URL`` for subprocesses."""
-    admin = _admin_url()
-    name = f"cityscreen_test_{uuid.uuid4().hex[:10]}"
-    conn = db.connect(db.with_database(admin, "postgres"))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
-    url = db.with_database(admin, name)
+    url = create_database(_admin_url(), "cityscreen_test")
     saved = os.environ.get("DATABASE_URL")
     os.environ["DATABASE_URL"] = url
     get_settings.cache_clear()
@@ -61,7 +44,7 @@ def database_url() -> Iterator[str]:
         else:
             os.environ["DATABASE_URL"] = saved
         get_settings.cache_clear()
-        _drop(admin, name)
+        drop_database(url)
 
 
 @pytest.fixture

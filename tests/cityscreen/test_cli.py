@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support import free_port
 
 CLI = [sys.executable, "-m", "cityscreen"]
 
@@ -18,12 +19,6 @@ def run(args: list[str], env: dict[str, str] | None = None, timeout: int = 120):
     full = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     full.update(env or {})
     return subprocess.run(CLI + args, capture_output=True, text=True, env=full, timeout=timeout)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_every_command_has_help() -> None:

@@ -3,13 +3,13 @@ tests' events. Migrated like the session database and loaded with the same demo 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import psycopg2
 import pytest
 
 from cityscreen import db
+from tests.support import create_database, drop_database
 
 
 @pytest.fixture(scope="package")
@@ -18,12 +18,7 @@ def loop_url(database_url: str) -> Iterator[str]:
     from geo.demo_city import generate, load
     from geo.schema import migrate
 
-    name = f"cityscreen_loop_{uuid.uuid4().hex[:8]}"
-    admin = db.connect(db.with_database(database_url, "postgres"))
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    url = db.with_database(database_url, name)
+    url = create_database(database_url, "cityscreen_loop")
     conn = db.connect(url)
     try:
         migrate(conn)
@@ -38,11 +33,7 @@ def loop_url(database_url: str) -> Iterator[str]:
     try:
         yield url
     finally:
-        with admin.cursor() as cur:
-            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                        " WHERE datname = %s", (name,))
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.close()
+        drop_database(url)
 
 
 @pytest.fixture(scope="package")

@@ -17,6 +17,7 @@ from cityscreen.settings import get_settings
 from tests.dashboard.browser import choropleth_locations, rendered_features, wait_map_idle
 from tests.dashboard.conftest import Served
 from tests.dashboard.seed import insert_events
+from tests.support import create_database, drop_database
 
 pytestmark = pytest.mark.browser
 
@@ -149,12 +150,8 @@ def throwaway_app(database_url: str) -> Iterator[tuple[Served, str, str]]:
     from geo.demo_city import generate, load
     from geo.schema import migrate
 
-    name = f"cityscreen_test_stale_{uuid.uuid4().hex[:8]}"
-    admin = db.connect(db.with_database(database_url, "postgres"))
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    url = db.with_database(database_url, name)
+    url = create_database(database_url, "cityscreen_test_stale")
+    name = url.rsplit("/", 1)[1]
     conn = db.connect(url)
     migrate(conn)
     load(conn, generate(grids=30, seed=2))
@@ -165,12 +162,12 @@ def throwaway_app(database_url: str) -> Iterator[tuple[Served, str, str]]:
         yield app, name, url
     finally:
         app.stop()
-        with admin.cursor() as cur:
+        admin = db.connect(db.with_database(database_url, "postgres"))
+        admin.autocommit = True
+        with admin.cursor() as cur:  # the test may have left it closed to connections
             cur.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE datname = %s", (name,))
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
         admin.close()
+        drop_database(url)
 
 
 def test_stale_banner_when_the_database_goes_and_comes_back(

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import importlib
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,30 +14,10 @@ import pytest
 
 from cityscreen import db
 from cityscreen.settings import get_settings
+from tests.support import free_port, wait_http
 
 TOKEN = "proof-ingest-token-5f3c9a"
 DB_PASSWORD = "Pr00f-db-pw-81d2"  # trust auth ignores it; it must never reach a log
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (loopback)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, timeout: float = 30.0) -> None:
-    """Wait until ``url`` answers with any HTTP status."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
 
 
 def with_password(url: str, password: str = DB_PASSWORD) -> str:

@@ -26,7 +26,8 @@ import pytest
 
 from cityscreen import db, pgcluster
 from cityscreen.settings import load_settings
-from tests.proof.conftest import TOKEN, Served, clean_env, free_port, store_data
+from tests.proof.conftest import TOKEN, Served, clean_env, store_data
+from tests.support import free_port
 
 
 def http(method: str, url: str, body: bytes | None = None, timeout: float = 10.0

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from cityscreen import db
-from tests.proof.conftest import TOKEN, clean_env, free_port
+from tests.proof.conftest import TOKEN, clean_env
+from tests.support import free_port
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_load.py"
 
