@@ -18,6 +18,7 @@ from typing import Any
 
 import psycopg2.extras
 
+from etl.reader import error_summary
 from etl.workcal import UNITS
 
 REQUIRED_COLUMNS = ("code", "parent", "name")
@@ -105,8 +106,7 @@ def read_categories(path: str | Path, encoding: str = "utf-8-sig") -> list[Categ
             errors.append(f"line {lines[row.code]}: parent {row.parent} of {row.code}"
                           " is not in the file")
     if errors:
-        more = f" (+{len(errors) - 8} more)" if len(errors) > 8 else ""
-        raise CategoryFileError(f"{path}: " + "; ".join(errors[:8]) + more)
+        raise CategoryFileError(error_summary(path, errors, shown=8))
     if not rows:
         raise CategoryFileError(f"{path}: no rows")
     return rows

@@ -16,6 +16,8 @@ from typing import Any
 
 import psycopg2.extras
 
+from etl.reader import error_summary
+
 KINDS: dict[str, str] = {
     "holiday": "holiday", "休": "holiday", "假": "holiday", "休息": "holiday",
     "workday": "workday", "班": "workday", "上班": "workday", "补班": "workday",
@@ -64,8 +66,7 @@ def read_holidays(path: str | Path, encoding: str = "utf-8-sig") -> list[Holiday
             seen[day] = line_no
             rows.append(HolidayRow(day, kind, (rec.get("name") or "").strip() or None))
     if errors:
-        more = f" (+{len(errors) - 5} more)" if len(errors) > 5 else ""
-        raise HolidayFileError(f"{path}: " + "; ".join(errors[:5]) + more)
+        raise HolidayFileError(error_summary(path, errors, shown=5))
     if not rows:
         raise HolidayFileError(f"{path}: no rows")
     return rows

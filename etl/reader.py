@@ -252,3 +252,9 @@ def count_lines(path: Path) -> int:
         while block := fh.read(1 << 22):
             n += block.count(b"\n")
     return n
+
+
+def error_summary(path: Path | str, errors: list[str], shown: int) -> str:
+    """One line for a refused file: its first ``shown`` errors and how many more there are."""
+    more = f" (+{len(errors) - shown} more)" if len(errors) > shown else ""
+    return f"{path}: " + "; ".join(errors[:shown]) + more
