@@ -14,7 +14,7 @@ import pytest
 
 from cityscreen import db, pgcluster
 from cityscreen.settings import get_settings
-from tests.support import create_database, drop_database
+from tests.support import connection, create_database, drop_database
 
 
 def _admin_url() -> str:
@@ -50,13 +50,8 @@ def database_url() -> Iterator[str]:
 @pytest.fixture
 def conn(database_url: str) -> Iterator[psycopg2.extensions.connection]:
     """A writer connection to the session database; rolled back and closed after the test."""
-    connection = db.connect(database_url)
-    try:
-        yield connection
-    finally:
-        if connection.closed == 0:
-            connection.rollback()
-            connection.close()
+    with connection(database_url) as conn:
+        yield conn
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,10 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg2.extensions
 
 from cityscreen import db
 
@@ -57,3 +61,15 @@ def drop_database(url: str) -> None:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
     finally:
         admin.close()
+
+
+@contextmanager
+def connection(url: str) -> Iterator[psycopg2.extensions.connection]:
+    """A connection for one test: whatever it left uncommitted is rolled back, then closed."""
+    conn = db.connect(url)
+    try:
+        yield conn
+    finally:
+        if conn.closed == 0:
+            conn.rollback()
+            conn.close()

@@ -9,7 +9,7 @@ import psycopg2
 import pytest
 
 from cityscreen import db
-from tests.support import create_database, drop_database
+from tests.support import connection, create_database, drop_database
 
 
 @pytest.fixture(scope="package")
@@ -55,10 +55,5 @@ def _city_info(url: str) -> dict:
 @pytest.fixture
 def kconn(loop_url: str) -> Iterator[psycopg2.extensions.connection]:
     """A connection to the isolated database (commits are the test's own business)."""
-    connection = db.connect(loop_url)
-    try:
-        yield connection
-    finally:
-        if connection.closed == 0:
-            connection.rollback()
-            connection.close()
+    with connection(loop_url) as conn:
+        yield conn
