@@ -36,6 +36,8 @@ class Settings:
     ingest_max_bytes: int
     camera_offline_minutes: int
     office_hours: tuple[tuple[int, int], ...] = field(default=((540, 720), (780, 1080)))
+    tile_url: str | None = None  # raster XYZ tiles under the dashboard maps; None = offline
+    tile_crs: str = "wgs84"      # coordinate system the tiles are drawn in (wgs84|gcj02|bd09)
 
     @property
     def pg_dir(self) -> Path:
@@ -97,6 +99,26 @@ def _office_hours(env: Mapping[str, str]) -> tuple[tuple[int, int], ...]:
     return tuple(spans)
 
 
+TILE_CRS = {"wgs84": "wgs84", "cgcs2000": "wgs84", "gcj02": "gcj02", "bd09": "bd09"}
+
+
+def _tile_url(env: Mapping[str, str]) -> str | None:
+    """``CITYSCREEN_TILE_URL``: an http(s) XYZ template with ``{z}``, ``{x}`` and ``{y}``."""
+    url = _url(env, "CITYSCREEN_TILE_URL", ("http", "https"))
+    if url is not None and not all(k in url for k in ("{z}", "{x}", "{y}")):
+        raise SettingsError(f"CITYSCREEN_TILE_URL={url!r} needs {{z}}, {{x}} and {{y}}")
+    return url
+
+
+def _tile_crs(env: Mapping[str, str]) -> str:
+    """``CITYSCREEN_TILE_CRS``: wgs84 (also cgcs2000), gcj02 (AMap, Tencent) or bd09 (Baidu)."""
+    raw = env.get("CITYSCREEN_TILE_CRS") or "wgs84"
+    key = raw.strip().lower().replace("-", "").replace("_", "")
+    if key not in TILE_CRS:
+        raise SettingsError(f"CITYSCREEN_TILE_CRS={raw!r} must be wgs84, gcj02 or bd09")
+    return TILE_CRS[key]
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build settings from ``env`` (default: the process environment), failing on bad values."""
     env = os.environ if env is None else env
@@ -120,6 +142,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ingest_max_bytes=_int(env, "CITYSCREEN_INGEST_MAX_BYTES", 20 * 1024 * 1024, 1024, 2**31),
         camera_offline_minutes=_int(env, "CITYSCREEN_CAMERA_OFFLINE_MINUTES", 30, 1, 10_080),
         office_hours=_office_hours(env),
+        tile_url=_tile_url(env),
+        tile_crs=_tile_crs(env),
     )
 
 

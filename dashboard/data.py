@@ -237,6 +237,7 @@ def overview_model(state: ViewState, now: datetime | None = None, version: Any =
             "crumbs": breadcrumb(r, unit),
             "units": geom["units"],
             "bbox": geom["bbox"],
+            "fc": geom["fc"],
             "majors": r.run("major_categories", queries.major_categories),
             "cameras": r.run("cameras_in", queries.cameras_in, unit) if state.cams else [],
         }

@@ -7,6 +7,7 @@ import json
 import flask
 
 from dashboard import data
+from dashboard.components import basemap
 from dashboard.state import UNIT_CODE
 
 bp = flask.Blueprint("cityscreen_dashboard", __name__)
@@ -34,7 +35,7 @@ def geometry(code: str) -> flask.Response:
     if not UNIT_CODE.match(code):
         flask.abort(404)
     try:
-        fc = data.geometry(code)
+        fc = basemap.shift_fc(data.geometry(code))  # in the tiles' system, like the overlays
     except data.DB_ERRORS:
         flask.abort(503)
     resp = flask.Response(json.dumps(fc, ensure_ascii=False, separators=(",", ":")),

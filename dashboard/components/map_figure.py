@@ -2,7 +2,10 @@
 
 Trace order is fixed because live refreshes patch values by index:
 0 outline (all children, borders), 1 metric choropleth, 2 heat, 3 cameras, 4 labels.
-Geometry is not embedded: ``geojson`` is a URL the browser fetches once per level and caches.
+The first level's geometry is embedded in the initial figure (no second round trip before the
+polygons can be drawn); live refreshes never resend it. Without it, ``geojson`` is the URL the
+browser fetches once per level. Every coordinate is shifted into the tiles' system
+(``basemap``) for display.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from dashboard.components import basemap
 from dashboard.components.theme import colors, map_style
 from dashboard.i18n import t
 
@@ -62,9 +66,9 @@ def hover_texts(units: list[dict[str, Any]], values: dict[str, float | None]) ->
     return out
 
 
-def heat_xy(points: list[dict[str, Any]]) -> tuple[list[float], list[float]]:
-    """Longitudes and latitudes of the heat points."""
-    return [p["lon"] for p in points], [p["lat"] for p in points]
+def heat_xy(points: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
+    """Longitudes and latitudes of the heat points (display coordinates)."""
+    return basemap.shift_xy([p["lon"] for p in points], [p["lat"] for p in points])
 
 
 def heat_z(points: list[dict[str, Any]]) -> list[float]:
@@ -73,33 +77,35 @@ def heat_z(points: list[dict[str, Any]]) -> list[float]:
     return [round(math.log2(1 + int(p.get("n", 1))), 2) for p in points]
 
 
-def camera_xy(cams: list[dict[str, Any]]) -> tuple[list[float], list[float], list[str]]:
-    """Camera positions and marker colours by status."""
-    return ([c["lon"] for c in cams], [c["lat"] for c in cams],
-            [CAMERA_COLORS.get(c["status"], "#9ca3af") for c in cams])
+def camera_xy(cams: list[dict[str, Any]]) -> tuple[list[Any], list[Any], list[str]]:
+    """Camera positions (display coordinates) and marker colours by status."""
+    lon, lat = basemap.shift_xy([c["lon"] for c in cams], [c["lat"] for c in cams])
+    return lon, lat, [CAMERA_COLORS.get(c["status"], "#9ca3af") for c in cams]
 
 
 def map_figure(code: str, units: list[dict[str, Any]], values: dict[str, float | None],
                bbox: list[float | None] | None, *, metric: str, theme: str, lang: str,
                heat: list[dict[str, Any]] | None = None,
                cameras: list[dict[str, Any]] | None = None,
-               show_cameras: bool = False) -> go.Figure:
-    """The overview map of the children of ``code``."""
+               show_cameras: bool = False, fc: dict[str, Any] | None = None) -> go.Figure:
+    """The overview map of the children of ``code`` (their FeatureCollection ``fc`` embedded
+    when given, else fetched from ``geometry_url``)."""
     c = colors(theme)
-    url = geometry_url(code)
+    geojson: dict[str, Any] | str = basemap.shift_fc(fc) if fc is not None else geometry_url(code)
     codes = [u["code"] for u in units]
-    centre, zoom = view_of(bbox)
+    centre, zoom = view_of(basemap.shift_bbox(bbox))
+    lx, ly = basemap.shift_xy([u["lon"] for u in units], [u["lat"] for u in units])
     hx, hy = heat_xy(heat or [])
     cx, cy, cc = camera_xy(cameras or [])
     show_labels = len(units) <= MAX_LABELS
     fig = go.Figure([
         go.Choroplethmap(
-            geojson=url, featureidkey="id", locations=codes, z=[0] * len(codes),
+            geojson=geojson, featureidkey="id", locations=codes, z=[0] * len(codes),
             colorscale=[[0, c["grid"]], [1, c["grid"]]], showscale=False,
             marker={"line": {"color": c["border"], "width": 1.2}, "opacity": 0.55},
             hoverinfo="skip", name="outline"),
         go.Choroplethmap(
-            geojson=url, featureidkey="id", locations=codes, z=z_list(units, values),
+            geojson=geojson, featureidkey="id", locations=codes, z=z_list(units, values),
             colorscale=c["scale"], zmin=0,
             marker={"line": {"color": c["border"], "width": 1.2}, "opacity": 0.78},
             text=hover_texts(units, values), hoverinfo="text", customdata=codes,
@@ -113,8 +119,8 @@ def map_figure(code: str, units: list[dict[str, Any]], values: dict[str, float |
                       name="heat"),
         go.Scattermap(lon=cx, lat=cy, mode="markers", marker={"size": 7, "color": cc},
                       visible=show_cameras, hoverinfo="skip", name=t("cameras", lang)),
-        go.Scattermap(lon=[u["lon"] for u in units], lat=[u["lat"] for u in units],
-                      mode="text", text=[u["name"] for u in units] if show_labels else [],
+        go.Scattermap(lon=lx, lat=ly, mode="text",
+                      text=[u["name"] for u in units] if show_labels else [],
                       textfont={"size": 12 if theme == "desk" else 14, "color": c["text"]},
                       hoverinfo="skip", visible=show_labels, name="labels"),
     ])
@@ -132,12 +138,13 @@ def small_map(outline: dict[str, Any] | None, *, theme: str, points: list[dict[s
               ) -> go.Figure:
     """A grid or case map: the outline (embedded: it is one polygon), events and cameras."""
     c = colors(theme)
-    fc = (outline or {}).get("fc") or {"type": "FeatureCollection", "features": []}
+    fc = basemap.shift_fc((outline or {}).get("fc")
+                          or {"type": "FeatureCollection", "features": []})
     ids = [f["id"] for f in fc["features"]]
-    centre, zoom = view_of((outline or {}).get("bbox"), zoom_px, zoom_px)
-    if points and not ids:
-        centre, zoom = {"lon": points[0]["lon"], "lat": points[0]["lat"]}, 15
+    centre, zoom = view_of(basemap.shift_bbox((outline or {}).get("bbox")), zoom_px, zoom_px)
     px, py = heat_xy(points)
+    if points and not ids:
+        centre, zoom = {"lon": px[0], "lat": py[0]}, 15
     cx, cy, cc = camera_xy(cameras)
     traces: list[Any] = [
         go.Choroplethmap(geojson=fc, featureidkey="id", locations=ids, z=[0] * len(ids),

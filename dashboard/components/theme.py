@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from cityscreen.settings import get_settings
+from dashboard.components import basemap
+
 FONT = "Noto Sans CJK SC, Source Han Sans SC, Microsoft YaHei, WenQuanYi Micro Hei, sans-serif"
 
 THEMES: dict[str, dict[str, Any]] = {
@@ -32,12 +35,10 @@ def colors(theme: str) -> dict[str, Any]:
 
 
 def map_style(theme: str) -> dict[str, Any] | str:
-    """An offline base: a plain background, no tiles, no remote glyphs needed."""
+    """An offline base by default (a plain background, no tiles, no remote glyphs needed);
+    the configured tiles over that background when ``CITYSCREEN_TILE_URL`` is set."""
+    if get_settings().tile_url:
+        return basemap.style("#ffffff" if theme == "desk" else colors(theme)["bg"])
     if theme == "desk":
         return "white-bg"
-    return {
-        "version": 8,
-        "sources": {},
-        "layers": [{"id": "background", "type": "background",
-                    "paint": {"background-color": colors(theme)["bg"]}}],
-    }
+    return basemap.style(colors(theme)["bg"])

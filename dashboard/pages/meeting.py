@@ -24,6 +24,7 @@ from dash.exceptions import PreventUpdate
 from cityscreen.settings import get_settings
 from dashboard import data, ids, kpi, queries
 from dashboard.analysis import export, hotspots, meeting, ranking
+from dashboard.components import basemap
 from dashboard.components.map_figure import geometry_url, view_of
 from dashboard.components.theme import colors, map_style
 from dashboard.i18n import t
@@ -244,7 +245,7 @@ def meeting_figure(m: dict[str, Any], theme: str, lang: str) -> go.Figure:
     units = m["units"]
     scores = {it["code"]: it["score"] for it in m["ranking"]["items"]}
     codes = [u["code"] for u in units]
-    centre, zoom = view_of(m["bbox"], 680, 700)   # the middle column at 1920×1080
+    centre, zoom = view_of(basemap.shift_bbox(m["bbox"]), 680, 700)  # middle column, 1080p
     # low score muted purple, high score teal/blue: no reds, the hotspot layer owns red
     scale = ([[0, "#4a3358"], [0.5, "#2d4f7c"], [1, "#1f8fa8"]] if theme == "wall"
              else [[0, "#e7d6ea"], [0.5, "#c3d4ee"], [1, "#7fb0e0"]])
@@ -261,7 +262,7 @@ def meeting_figure(m: dict[str, Any], theme: str, lang: str) -> go.Figure:
     spots = m["layer"]["items"]
     if spots:
         traces.append(go.Choroplethmap(
-            geojson=m["layer"]["fc"], featureidkey="id",
+            geojson=basemap.shift_fc(m["layer"]["fc"]), featureidkey="id",
             locations=[s["grid_code"] for s in spots],
             z=[float(s.get("score") or 0) for s in spots], showscale=False,
             colorscale=export.HOT_COLOURS, marker={"line": {"color": "#ff2d20", "width": 2.5},
@@ -269,14 +270,15 @@ def meeting_figure(m: dict[str, Any], theme: str, lang: str) -> go.Figure:
             customdata=[s["grid_code"] for s in spots], hoverinfo="text",
             text=[f"{s.get('name') or s['grid_code']}<br>{s.get('why') or ''}" for s in spots],
             name="hotspots"))
-        marked = [s for s in spots if s.get("lon") is not None]
+        marked = basemap.shift_points([s for s in spots if s.get("lon") is not None])
         traces.append(go.Scattermap(
             lon=[s["lon"] for s in marked], lat=[s["lat"] for s in marked], mode="markers",
             marker={"size": 26, "color": "rgba(255,45,32,0.35)"},
             customdata=[s["grid_code"] for s in marked], hoverinfo="skip", name="rings"))
     if len(units) <= 80:   # unit names, as on the overview
+        labelled = basemap.shift_points(units)
         traces.append(go.Scattermap(
-            lon=[u["lon"] for u in units], lat=[u["lat"] for u in units], mode="text",
+            lon=[u["lon"] for u in labelled], lat=[u["lat"] for u in labelled], mode="text",
             text=[u["name"] for u in units], hoverinfo="skip", name="labels",
             textfont={"size": 13 if theme == "desk" else 15, "color": c["text"]}))
     fig = go.Figure(traces)

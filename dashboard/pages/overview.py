@@ -80,7 +80,7 @@ def render(state: ViewState, version: Any) -> html.Div:
     lang, theme, unit = state.lang, state.theme, m["unit"]
     fig = mf.map_figure(unit["code"], m["units"], m["values"], m["bbox"], metric=state.metric,
                         theme=theme, lang=lang, heat=m["heat"], cameras=m["cameras"],
-                        show_cameras=state.cams)
+                        show_cameras=state.cams, fc=m["fc"])
     tr = m["trends"]
     graph = {"config": {**GRAPH_CONFIG, "scrollZoom": False}, "className": "chart"}
     return html.Div([

@@ -220,7 +220,9 @@ def test_overview_layout_carries_the_initial_figure(dash_city: dict[str, Any]) -
     fig = graph.figure
     streets = sorted(s for s in city.street if s.startswith(district))
     assert list(fig["data"][1]["locations"]) == streets
-    assert fig["data"][1]["geojson"] == f"/api/v1/geometry/{district}.geojson"
+    # the level's geometry travels inside the initial figure (no second round trip)
+    fc = fig["data"][1]["geojson"]
+    assert sorted(f["id"] for f in fc["features"]) == streets
     assert fig["layout"]["uirevision"] == district
 
 
@@ -342,3 +344,97 @@ def test_cache_prefix_differs_per_database() -> None:
     assert a != b and a.startswith("cityscreen:")
     assert key_prefix("postgresql://u:other@db1:5432/city_a") == a  # the password plays no part
     assert "secret" not in a
+
+
+@pytest.fixture(scope="module")
+def spread(city: Any) -> dict[str, Any]:
+    """Cases over four days of a district (2018, a window nobody else writes into)."""
+    district = city.district[0]
+    grids = {g: city.points[g] for g in city.grid if g.startswith(district)}
+    t_end = datetime(2018, 6, 20, 5, 0, tzinfo=TZ)
+    with db.transaction() as conn:
+        ids = insert_events(conn, grids, 400, now=t_end, prefix=f"d-{uuid.uuid4().hex[:8]}",
+                            seed=5, days=4.0)
+    return {"district": district, "ids": ids, "start": t_end - timedelta(days=4, hours=-3,
+                                                                          minutes=-13),
+            "end": t_end - timedelta(minutes=22)}
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "UTC"])  # the roll-up's zone, and not
+@pytest.mark.parametrize("filters", [{}, {"channel": "grid_worker"}, {"major": "01"}])
+def test_daily_rollup_counts_equal_direct_counts(spread: dict[str, Any], city: Any,
+                                                 zone: str, filters: dict[str, str]) -> None:
+    """City and district views read whole local days from dash_street_daily (in its zone)
+    and the rest from event_hourly and raw edges: the same numbers as ``event`` itself."""
+    start, end = spread["start"], spread["end"]
+    cond, extra = "", []
+    if "channel" in filters:
+        cond, extra = " AND source = %s", [filters["channel"]]
+    if "major" in filters:
+        cond, extra = " AND major = %s", [filters["major"]]
+    with db.transaction("reader") as conn:
+        with conn.cursor() as cur:
+            cur.execute("SELECT set_config('TimeZone', %s, true)", (zone,))
+
+        def direct_rows(sql: str, params: list[Any]) -> list[tuple]:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                return cur.fetchall()
+
+        for code, n_child in ((spread["district"], 9), (city.code, 6)):
+            unit = queries.unit_info(conn, code)
+            prefix = "" if unit["level"] == "city" else code
+            scope = (f"reported_at >= %s AND reported_at < %s AND coalesce(grid_code, '') "
+                     f"LIKE %s{cond}")
+            win = [start, end, prefix + "%", *extra]
+            (n,), = direct_rows(f"SELECT count(*) FROM event WHERE {scope}", win)
+            assert n >= 30
+            assert queries.count_between(conn, unit, start, end, filters) == n
+            daily = dict(direct_rows(f"""SELECT date_trunc('day', reported_at), count(*)
+                                         FROM event WHERE {scope} GROUP BY 1""", win))
+            assert len(daily) >= 4  # whole days and both partial edge days
+            assert {r["t"]: r["n"] for r in queries.daily_counts(conn, unit, start, end,
+                                                                 filters)} == daily
+            cats = dict(direct_rows(f"""SELECT coalesce(major, left(category, 2)), count(*)
+                                        FROM event WHERE {scope} GROUP BY 1""", win))
+            assert {r["code"]: r["n"] for r in queries.category_counts(
+                conn, unit, start, end, filters)} == cats
+            want = {c: (rec, closed) for c, rec, closed in direct_rows(f"""
+                SELECT left(grid_code, {n_child}), count(*),
+                       count(*) FILTER (WHERE status = 'closed' AND closed_at < %s)
+                FROM event WHERE grid_code IS NOT NULL AND {scope} GROUP BY 1""",
+                                                                       [end, *win])}
+            got = {r["code"]: (r["received"], r["closed"])
+                   for r in queries.children_values(conn, unit, start, end, filters)}
+            assert got == want
+
+
+def test_street_daily_follows_event_hourly_rewrites(spread: dict[str, Any]) -> None:
+    """refresh_event_hourly deletes and re-inserts keys (and the bulk path updates them):
+    the daily roll-up ends equal to a fresh sum over event_hourly either way."""
+    check = """
+        SELECT count(*) FROM (
+          SELECT street, day, channel, major, sum(n) AS n FROM (
+            SELECT street, day, channel, major, n_reported AS n FROM dash_street_daily
+            UNION ALL
+            SELECT left(grid_code, 9), (hour AT TIME ZONE 'Asia/Shanghai')::date, channel,
+                   left(category, 2), -n_reported FROM event_hourly) x
+          GROUP BY 1, 2, 3, 4 HAVING sum(n) <> 0) bad"""
+    with db.transaction() as conn, conn.cursor() as cur:
+        cur.execute("""UPDATE event SET status = 'closed', closed_at = reported_at
+                       + interval '1 hour' WHERE id = ANY(%s) AND status <> 'closed'""",
+                    (spread["ids"][:50],))
+        cur.execute("""SELECT refresh_event_hourly(array_agg(coalesce(grid_code, '')),
+                                                   array_agg(reported_at))
+                       FROM event WHERE id = ANY(%s)""", (spread["ids"][:50],))
+        cur.execute("""SELECT (SELECT sum(n_closed) FROM dash_street_daily),
+                              (SELECT sum(n_closed) FROM event_hourly)""")
+        a, b = cur.fetchone()
+        assert a == b
+        # every key at once: the bulk path (INSERT … ON CONFLICT DO UPDATE)
+        cur.execute("""SELECT refresh_event_hourly(array_agg(g), array_agg(h)) FROM (
+                         SELECT DISTINCT coalesce(grid_code, '') AS g,
+                                date_trunc('hour', reported_at) AS h FROM event) k""")
+        cur.execute(check)
+        assert cur.fetchone()[0] == 0
+        conn.rollback()
