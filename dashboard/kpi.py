@@ -21,9 +21,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
 from functools import cache
 from importlib import resources
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg2.extras
 
@@ -40,6 +42,9 @@ ROLLUP_LEVELS = frozenset({"city", "district"})
 FILTER_COLUMNS: dict[str, str] = {"channel": "source", "source": "source",
                                   "major": "major", "category": "category"}
 ROLLUP_FILTERS = frozenset({"channel", "source"})
+# Every handling-time bucket number kpi_bucket gives below 2^50 minutes: the edge histogram
+# counts them index-only, one index descent per bucket.
+BUCKETS = list(range(201))
 
 COUNT_FIELDS = ("received", "closed", "closed_on_time", "handling_seconds", "reopened",
                 "extended", "rated", "satisfied", "provisional", "overdue_open", "due_2h")
@@ -129,14 +134,46 @@ def _check_window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _utc_days(start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
-    """The whole UTC days inside [start, end) as (first midnight, last midnight), or None."""
-    s, e = start.astimezone(UTC), end.astimezone(UTC)
-    first = s.replace(hour=0, minute=0, second=0, microsecond=0)
-    if first < s:
-        first += timedelta(days=1)
-    last = e.replace(hour=0, minute=0, second=0, microsecond=0)
-    return (first, last) if first < last else None
+def _hour_ceil(at: datetime) -> datetime:
+    """``at`` rounded up to a whole UTC hour (unchanged when it is one)."""
+    floor = at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return floor if floor == at else floor + timedelta(hours=1)
+
+
+def _hour_floor(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _midnight(at: datetime, tz: ZoneInfo) -> datetime:
+    """The local midnight starting ``at``'s day in ``tz``."""
+    return datetime.combine(at.astimezone(tz).date(), dtime(), tz)
+
+
+@dataclass(frozen=True)
+class Spans:
+    """How a window splits: raw partial hours [start, h1) and [h2, end), roll-up hours
+    [h1, d1) and [d2, h2), whole local days [d1, d2) (d1 == d2: none)."""
+
+    start: datetime
+    h1: datetime
+    d1: datetime
+    d2: datetime
+    h2: datetime
+    end: datetime
+
+
+def _spans(start: datetime, end: datetime, tz: ZoneInfo) -> Spans | None:
+    """The window's spans, or None when it holds no whole hour."""
+    h1, h2 = _hour_ceil(start), _hour_floor(end)
+    if h1 >= h2:
+        return None
+    d1 = _midnight(h1, tz)
+    if d1 < h1:
+        d1 = datetime.combine(d1.date() + timedelta(days=1), dtime(), tz)
+    d2 = _midnight(h2, tz)
+    if d1 >= d2:
+        d1 = d2 = h2
+    return Spans(start, h1, d1, d2, h2, end)
 
 
 # ---------------------------------------------------------------- counts
@@ -210,49 +247,70 @@ def _direct(conn: Any, unit: Unit, key_len: int | None, start: datetime, end: da
     return {k: _finish(c, medians.get(k)) for k, c in counts.items()}
 
 
+@dataclass
+class _RollupQuery:
+    """Key expressions, WHERE clauses and parameters for the roll-up path of one request."""
+
+    key: str  # on event
+    where: str
+    skey: str  # on kpi_street_daily
+    swhere: str
+    dkey: str  # on the district roll-ups
+    dwhere: str
+    params: dict[str, Any]
+
+    def fmt(self, name: str) -> str:
+        return sql(name).format(key=self.key, where=self.where, skey=self.skey,
+                                swhere=self.swhere, dkey=self.dkey, dwhere=self.dwhere)
+
+
+def _rollup_query(unit: Unit, key_len: int | None, filters: Mapping[str, Any] | None,
+                  sp: Spans, end: datetime) -> _RollupQuery:
+    params: dict[str, Any] = {
+        "day_from": sp.d1.date(), "day_to": sp.d2.date() if sp.d1 < sp.d2 else sp.d1.date(),
+        "h1": sp.h1, "d1": sp.d1, "d2": sp.d2, "h2": sp.h2, "to": end,
+        "lo1": sp.start, "hi1": sp.d1, "lo2": sp.d2, "hi2": sp.end,
+    }
+    channel = {"channel": "channel", "source": "channel"}
+    where = _prefix_sql("grid_code", unit.prefix, params) + _filter_sql(filters, FILTER_COLUMNS,
+                                                                        params)
+    swhere = _prefix_sql("street", unit.prefix, params) + _filter_sql(filters, channel, params)
+    dwhere = _prefix_sql("district", unit.prefix, params) + _filter_sql(filters, channel, params)
+    if key_len is None:
+        return _RollupQuery("''::text", where, "''::text", swhere, "''::text", dwhere, params)
+    n = int(key_len)
+    return _RollupQuery(f"coalesce(left(grid_code, {n}), '')", where, f"left(street, {n})",
+                        swhere, f"left(district, {n})", dwhere, params)
+
+
 def _from_rollups(conn: Any, unit: Unit, key_len: int | None, start: datetime, end: datetime,
                   filters: Mapping[str, Any] | None) -> dict[Any, dict[str, Any]] | None:
-    """KPIs by key from the roll-ups + raw edges; None when the window has no whole UTC day."""
-    days = _utc_days(start, end)
-    if days is None:
+    """KPIs by key from the roll-ups + raw partial hours; None when the roll-ups cannot answer
+    (no whole hour in the window, or this transaction's own changes not yet rolled up)."""
+    state = _rows(conn, sql("kpi_state"), {})[0]
+    sp = _spans(start, end, ZoneInfo(state["tz"]))
+    if sp is None or state["dirty"]:
         return None
-    d1, d2 = days
-    raw_params: dict[str, Any] = {}
-    raw_where = _prefix_sql("grid_code", unit.prefix, raw_params)
-    raw_where += _filter_sql(filters, FILTER_COLUMNS, raw_params)
-    raw_key = "''::text" if key_len is None else f"coalesce(left(grid_code, {int(key_len)}), '')"
-    roll_params: dict[str, Any] = {"day_from": d1.date(), "day_to": d2.date()}
-    roll_where = _prefix_sql("street", unit.prefix, roll_params)
-    roll_where += _filter_sql(filters, {"channel": "channel", "source": "channel"}, roll_params)
-    hist_params: dict[str, Any] = dict(roll_params)
-    hist_where = _prefix_sql("district", unit.prefix, hist_params)
-    hist_where += _filter_sql(filters, {"channel": "channel", "source": "channel"}, hist_params)
-    roll_key = "''::text" if key_len is None else f"left(street, {int(key_len)})"
-    hist_key = "''::text" if key_len is None else f"left(district, {int(key_len)})"
-
+    q = _rollup_query(unit, key_len, filters, sp, end)
     counts: dict[Any, dict[str, Any]] = defaultdict(dict)
     buckets: dict[Any, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    _add(counts, _rows(conn, sql("kpi_rollup").format(key=roll_key, where=roll_where),
-                       roll_params))
-    for r in _rows(conn, sql("kpi_hist").format(key=hist_key, where=hist_where), hist_params):
+    _add(counts, _rows(conn, q.fmt("kpi_rollup"), q.params))
+    for r in _rows(conn, q.fmt("kpi_hist"), {**q.params, "buckets": BUCKETS}):
         buckets[r["key"]][r["bucket"]] += r["n"]
-    # Cases of the roll-up days closed after the window: not closed as far as it is concerned.
-    late = _rows(conn, sql("kpi_closed_late").format(key=raw_key, where=raw_where),
-                 {**raw_params, "lo": d1, "hi": d2, "to": end})
+    # Cases of the rolled-up range closed after the window: not closed as far as it is
+    # concerned (their buckets are in the histogram only for the whole days).
+    late = _rows(conn, q.fmt("kpi_closed_late"), {**q.params, "lo": sp.h1, "hi": sp.h2})
     _add(counts, late, sign=-1)
     for r in late:
-        buckets[r["key"]][r["bucket"]] -= r["closed"]
-    # The partial days at both edges, from raw rows (one pass: counts and buckets).
-    if start < d1 or d2 < end:
-        for r in _rows(conn, sql("kpi_edges").format(key=raw_key, where=raw_where),
-                       {**raw_params, "lo1": start, "hi1": d1, "lo2": d2, "hi2": end,
-                        "to": end}):
-            if r["is_total"]:
-                _add(counts, [r])
-            elif r["bucket"] is not None:
-                buckets[r["key"]][r["bucket"]] += r["closed"]
-    _add(counts, _open_counts(conn, raw_key, raw_where, raw_params, start, end))
-    medians = _exact_medians(conn, raw_key, raw_where, raw_params, start, end, buckets)
+        if r["in_days"]:
+            buckets[r["key"]][r["bucket"]] -= r["closed"]
+    if sp.start < sp.h1 or sp.h2 < sp.end:
+        _add(counts, _rows(conn, q.fmt("kpi_edges"), {**q.params, "hi1": sp.h1, "lo2": sp.h2}))
+    at = min(state["now"], end)
+    _add(counts, _rows(conn, q.fmt("kpi_open_rollup"), {
+        **q.params, "at": at, "m": _midnight(at, ZoneInfo(state["tz"])),
+        "at_day": at.astimezone(ZoneInfo(state["tz"])).date()}))
+    medians = _exact_medians(conn, q.key, q.where, q.params, start, end, buckets)
     if medians is None:
         return None
     return {k or None: _finish(c, medians.get(k)) for k, c in counts.items()}

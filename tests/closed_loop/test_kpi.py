@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from dashboard import kpi
 from dashboard.kpi import baseline_kpis, children_kpis, unit_kpis
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -215,34 +216,88 @@ def test_provisional_flag(kconn: Any, march: dict[str, str]) -> None:
     assert unit_kpis(kconn, None, START, END)["provisional"] is False
 
 
-def test_rollups_follow_event_changes(kconn: Any, march: dict[str, str]) -> None:
-    # Delete case 6 and refresh its key the way the ETL does: the roll-up path must drop it.
+ROLLUPS = ("kpi_street_daily", "kpi_district_hist", "kpi_district_hourly", "kpi_district_open")
+
+
+def _rollup_rows(conn: Any) -> dict[str, list[tuple]]:
+    with conn.cursor() as cur:
+        out = {}
+        for table in ROLLUPS:
+            cur.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4")
+            out[table] = cur.fetchall()
+        return out
+
+
+def _full_recompute(conn: Any) -> None:
+    with conn.cursor() as cur:
+        cur.execute(f"TRUNCATE {', '.join(ROLLUPS)}")
+        cur.execute("SELECT refresh_kpi_rollup(array_agg(s), array_agg(d)) FROM"
+                    " (SELECT DISTINCT coalesce(left(grid_code, 9), '') AS s,"
+                    " (reported_at AT TIME ZONE kpi_tz())::date AS d FROM event) k")
+
+
+def test_rollups_follow_each_committed_batch(kconn: Any, march: dict[str, str]) -> None:
+    # Delete case 6 and refresh its key the way the ETL does. Inside the transaction the key is
+    # dirty (recomputed once, at commit) and KPIs are answered from `event`; after the commit
+    # the roll-ups equal a full recompute and the roll-up path answers again.
     with kconn.cursor() as cur:
         cur.execute("DELETE FROM event WHERE source_id = 'k6'")
         cur.execute("SELECT refresh_event_hourly(ARRAY[%s], ARRAY[%s::timestamptz])",
                     (march["g4"], t(2019, 3, 20, 12)))
-        cur.execute("SELECT count(*) FROM kpi_dirty")
-        assert cur.fetchone()[0] == 0
+        cur.execute("SELECT street, day FROM kpi_dirty")
+        assert cur.fetchall() == [(march["g4"][:9], t(2019, 3, 20).date())]
+    assert kpi._from_rollups(kconn, kpi.resolve_unit(kconn, None), None, START, END, None) is None
     k = unit_kpis(kconn, None, START, END)
     assert (k["received"], k["closed"], k["reopen_rate"]) == (7, 4, 0.0)
-    assert k["median_handling_hours"] == pytest.approx((10 + 24) / 2)  # 4, 10, 24, 48
-    assert k == pytest.approx(baseline_kpis(kconn, None, START, END))
-    kconn.rollback()
+    kconn.commit()
+    try:
+        with kconn.cursor() as cur:
+            cur.execute("SELECT (SELECT count(*) FROM kpi_dirty),"
+                        " (SELECT count(*) FROM kpi_pending)")
+            assert cur.fetchone() == (0, 0)
+        after = _rollup_rows(kconn)
+        _full_recompute(kconn)
+        assert _rollup_rows(kconn) == after
+        kconn.rollback()
+        k = kpi._from_rollups(kconn, kpi.resolve_unit(kconn, None), None, START, END, None)
+        assert k is not None and k[None] == unit_kpis(kconn, None, START, END)
+        assert (k[None]["received"], k[None]["closed"], k[None]["reopen_rate"]) == (7, 4, 0.0)
+        assert k[None]["median_handling_hours"] == pytest.approx((10 + 24) / 2)  # 4, 10, 24, 48
+        assert k[None] == pytest.approx(baseline_kpis(kconn, None, START, END))
+    finally:
+        insert_events(kconn, [dict(id="k6", grid=march["g4"], reported=t(2019, 3, 20, 12),
+                                   closed_at=t(2019, 3, 20, 13, 30), deadline=t(2019, 3, 21, 12),
+                                   reopened=1)])
+
+
+@pytest.mark.parametrize("lo, hi", [
+    (t(2019, 3, 1, 2, 30), t(2019, 3, 31, 23, 30)),   # partial hours at both ends
+    (t(2019, 3, 5, 7), t(2019, 3, 16, 12)),           # whole hours; case 3 due that morning
+    (t(2019, 3, 4, 22, 15), t(2019, 3, 5, 20, 45)),   # no whole local day
+    (t(2019, 3, 16, 6, 59), t(2019, 3, 16, 9, 1)),    # case 3 due within the last hours
+])
+def test_windows_off_midnight_agree_with_event(kconn: Any, march: dict[str, str],
+                                               lo: datetime, hi: datetime) -> None:
+    for code in (None, march["g1"][:6], march["g4"][:6]):
+        unit = kpi.resolve_unit(kconn, code)
+        fast = kpi._from_rollups(kconn, unit, None, lo, hi, None)
+        assert fast is not None, (lo, hi)
+        assert next(iter(fast.values()), kpi._empty()) == pytest.approx(
+            baseline_kpis(kconn, code, lo, hi)), (code, lo, hi)
+    kids = {c["unit"]: c["kpis"] for c in children_kpis(kconn, None, lo, hi)}
+    for code in (march["g1"][:6], march["g4"][:6]):
+        assert kids[code] == pytest.approx(baseline_kpis(kconn, code, lo, hi))
 
 
 def test_bulk_refresh_gives_the_same_rollups(kconn: Any, march: dict[str, str]) -> None:
     before = unit_kpis(kconn, None, START, END)
     with kconn.cursor() as cur:
-        cur.execute("SELECT street, day, channel, n_reported, n_closed, handling_seconds"
-                    " FROM kpi_street_daily ORDER BY 1, 2, 3")
-        rows = cur.fetchall()
+        rows = _rollup_rows(kconn)
         # 60 days of keys for every street: more than 31 distinct days → the bulk branch.
         cur.execute("SELECT refresh_kpi_rollup(array_agg(s), array_agg(d)) FROM"
                     " (SELECT DISTINCT street AS s FROM kpi_street_daily) st,"
                     " LATERAL (SELECT generate_series('2019-02-15'::date, '2019-04-15', '1 day')"
                     "::date AS d) dd")
-        cur.execute("SELECT street, day, channel, n_reported, n_closed, handling_seconds"
-                    " FROM kpi_street_daily ORDER BY 1, 2, 3")
-        assert cur.fetchall() == rows
+        assert _rollup_rows(kconn) == rows
     assert unit_kpis(kconn, None, START, END) == before
     kconn.rollback()
