@@ -7,7 +7,7 @@ Callbacks never hold SQL: they call these through ``dashboard.data`` (which adds
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import psycopg2.extras
@@ -135,6 +135,80 @@ def edge_scope(unit: Row, start: datetime, end: datetime, h0: datetime, h1: date
             [*params, start, h0, h1, end])
 
 
+# Whole local days come from ``dash_street_daily`` (geo/sql/042) for units down to a street:
+# hundreds of rows per day instead of one per case. Its days are local dates in
+# ``dash_rollup_zone``; when that is not this session's TimeZone (the dashboard's
+# CITYSCREEN_TZ) the same days are read from ``event_hourly`` instead, in the same statement.
+DAILY_LEVELS = ("city", "district", "street")
+ZONE_OK = "(SELECT zone FROM dash_rollup_zone) = current_setting('TimeZone')"
+
+
+def whole_days(h0: datetime, h1: datetime) -> tuple[datetime, datetime] | None:
+    """``[d0, d1)``: the whole local days (in ``h0``'s zone) inside ``[h0, h1)``, if any."""
+    tz = h0.tzinfo
+    d0 = datetime.combine(h0.date(), time(), tz)
+    if d0 < h0:
+        d0 = datetime.combine(h0.date() + timedelta(days=1), time(), tz)
+    d1 = datetime.combine(h1.astimezone(tz).date(), time(), tz)
+    return (d0, d1) if d0 < d1 else None
+
+
+def daily_scope(unit: Row, d0: datetime, d1: datetime, filters: dict[str, str] | None
+                ) -> tuple[str, list[Any]]:
+    """WHERE clause on ``dash_street_daily d`` for the unit's local days ``[d0, d1)``."""
+    clauses = ["d.day >= %s", "d.day < %s"]
+    params: list[Any] = [d0.date(), d1.date()]
+    if unit["level"] != "city":
+        clauses.append("d.street LIKE %s")
+        params.append(_check_code(unit["code"]) + "%")
+    f = filters or {}
+    if f.get("channel") in CHANNELS:
+        clauses.append("d.channel = %s")
+        params.append(f["channel"])
+    if f.get("major") and MAJOR_CODE.match(f["major"]):
+        clauses.append("d.major = %s")
+        params.append(f["major"])
+    return " AND ".join(clauses), params
+
+
+def counts_source(unit: Row, start: datetime, end: datetime, filters: dict[str, str] | None,
+                  daily: bool = True) -> tuple[str, list[Any]]:
+    """Rows ``(code, t, major, received, closed, closed_on_time)`` that sum to the unit's
+    cases reported in ``[start, end)`` (no status filter: see ``rollup_ok``).
+
+    ``code`` is a grid code, or a street code on daily rows ('' without a location); ``t`` is
+    the reporting time truncated to the row's grain: the local day on daily rows (use them
+    only with ``daily`` when buckets are days or coarser, and codes no longer than a street).
+    """
+    h0, h1 = whole_hours(start, end)
+    days = whole_days(h0, h1) if daily and unit["level"] in DAILY_LEVELS else None
+    ewhere, eparams = edge_scope(unit, start, end, h0, h1, filters)
+    parts = [f"""SELECT coalesce(e.grid_code, '') AS code, e.reported_at AS t,
+                        coalesce(e.major, left(e.category, 2)) AS major, 1 AS received,
+                        (e.status = 'closed')::int AS closed,
+                        (e.status = 'closed' AND (e.deadline_at IS NULL
+                         OR e.closed_at <= e.deadline_at))::int AS closed_on_time
+                 FROM event e WHERE {ewhere}"""]
+    params: list[Any] = [*eparams]
+    hourly = """SELECT h.grid_code, h.hour, left(h.category, 2), h.n_reported, h.n_closed,
+                       h.n_closed_on_time FROM event_hourly h WHERE {where}"""
+    spans = [(h0, h1)] if days is None else [(h0, days[0]), (days[1], h1)]
+    for a, b in spans:
+        if a < b:
+            rwhere, rparams = rollup_scope(unit, a, b, filters)
+            parts.append(hourly.format(where=rwhere))
+            params += rparams
+    if days is not None:
+        dwhere, dparams = daily_scope(unit, *days, filters)
+        parts.append(f"""SELECT d.street, d.day::timestamptz, d.major, d.n_reported, d.n_closed,
+                                d.n_closed_on_time
+                         FROM dash_street_daily d WHERE {ZONE_OK} AND {dwhere}""")
+        rwhere, rparams = rollup_scope(unit, *days, filters)
+        parts.append(hourly.format(where=f"NOT {ZONE_OK} AND {rwhere}"))
+        params += dparams + rparams
+    return "\n      UNION ALL\n".join(parts), params
+
+
 # ------------------------------------------------------------------ version and health
 
 
@@ -241,22 +315,15 @@ def children_values(conn: Connection, unit: Row, start: datetime, end: datetime,
     n = CODE_LEN[child]
     if not rollup_ok(filters):
         return _children_values_raw(conn, unit, start, end, filters, n)
-    h0, h1 = whole_hours(start, end)
-    rwhere, rparams = rollup_scope(unit, h0, h1, filters)
-    ewhere, eparams = edge_scope(unit, start, end, h0, h1, filters)
+    src, sparams = counts_source(unit, start, end, filters, daily=n <= CODE_LEN["street"])
     owhere, oparams = event_scope(unit, start, end, filters, "o")
     rows = _rows(conn, f"""
         SELECT code, sum(received)::bigint AS received, sum(overdue)::bigint AS overdue,
                sum(closed)::bigint AS closed, sum(closed_on_time)::bigint AS closed_on_time
         FROM (
-          SELECT left(h.grid_code, {n}) AS code, h.n_reported AS received, 0 AS overdue,
-                 h.n_closed AS closed, h.n_closed_on_time AS closed_on_time
-          FROM event_hourly h WHERE h.grid_code <> '' AND {rwhere}
-          UNION ALL
-          SELECT left(e.grid_code, {n}), 1, 0, (e.status = 'closed')::int,
-                 (e.status = 'closed'
-                  AND (e.deadline_at IS NULL OR e.closed_at <= e.deadline_at))::int
-          FROM event e WHERE e.grid_code IS NOT NULL AND {ewhere}
+          SELECT left(s.code, {n}) AS code, s.received, 0 AS overdue, s.closed,
+                 s.closed_on_time
+          FROM ({src}) s WHERE s.code <> ''
           UNION ALL
           -- closed is "closed before the window's end": take back the later closings
           SELECT left(o.grid_code, {n}), 0, 0, -1,
@@ -271,8 +338,7 @@ def children_values(conn: Connection, unit: Row, start: datetime, end: datetime,
           SELECT left(o.grid_code, {n}), 0, 1, 0, 0
           FROM event o WHERE o.status = 'closed' AND o.closed_at >= least(now(), %s)
             AND o.deadline_at < least(now(), %s) AND o.grid_code IS NOT NULL AND {owhere}
-        ) x GROUP BY 1""", [*rparams, *eparams, end, *oparams, end, *oparams, end, end,
-                                             *oparams])
+        ) x GROUP BY 1""", [*sparams, end, *oparams, end, *oparams, end, end, *oparams])
     for r in rows:
         for k in ("received", "overdue", "closed", "closed_on_time"):
             r[k] = int(r[k])
@@ -366,12 +432,8 @@ def count_between(conn: Connection, unit: Row, start: datetime, end: datetime,
         where, params = event_scope(unit, start, end, filters)
         row = _one(conn, f"SELECT count(*) AS n FROM event e WHERE {where}", params)
         return int(row["n"]) if row else 0
-    h0, h1 = whole_hours(start, end)
-    rwhere, rparams = rollup_scope(unit, h0, h1, filters)
-    ewhere, eparams = edge_scope(unit, start, end, h0, h1, filters)
-    row = _one(conn, f"""
-        SELECT (SELECT coalesce(sum(h.n_reported), 0) FROM event_hourly h WHERE {rwhere})
-             + (SELECT count(*) FROM event e WHERE {ewhere}) AS n""", [*rparams, *eparams])
+    src, params = counts_source(unit, start, end, filters)
+    row = _one(conn, f"SELECT coalesce(sum(s.received), 0) AS n FROM ({src}) s", params)
     return int(row["n"]) if row else 0
 
 
@@ -397,16 +459,10 @@ def _bucket_counts(conn: Connection, unit: Row, start: datetime, end: datetime,
         return _rows(conn, f"""
             SELECT date_trunc('{field}', e.reported_at) AS t, count(*) AS n
             FROM event e WHERE {where} GROUP BY 1 ORDER BY 1""", params)
-    h0, h1 = whole_hours(start, end)
-    rwhere, rparams = rollup_scope(unit, h0, h1, filters)
-    ewhere, eparams = edge_scope(unit, start, end, h0, h1, filters)
+    src, params = counts_source(unit, start, end, filters, daily=field != "hour")
     rows = _rows(conn, f"""
-        SELECT t, sum(n)::bigint AS n FROM (
-          SELECT date_trunc('{field}', h.hour) AS t, h.n_reported AS n
-          FROM event_hourly h WHERE {rwhere}
-          UNION ALL
-          SELECT date_trunc('{field}', e.reported_at), 1 FROM event e WHERE {ewhere}
-        ) x GROUP BY 1 HAVING sum(n) > 0 ORDER BY 1""", [*rparams, *eparams])
+        SELECT date_trunc('{field}', s.t) AS t, sum(s.received)::bigint AS n
+        FROM ({src}) s GROUP BY 1 HAVING sum(s.received) > 0 ORDER BY 1""", params)
     for r in rows:
         r["n"] = int(r["n"])
     return rows
@@ -432,16 +488,9 @@ def category_counts(conn: Connection, unit: Row, start: datetime, end: datetime,
         src = f"""SELECT coalesce(e.major, left(e.category, 2)) AS code, count(*) AS n
                   FROM event e WHERE {where} GROUP BY 1"""
     else:
-        h0, h1 = whole_hours(start, end)
-        rwhere, rparams = rollup_scope(unit, h0, h1, filters)
-        ewhere, eparams = edge_scope(unit, start, end, h0, h1, filters)
-        params = [*rparams, *eparams]
-        src = f"""SELECT code, sum(n) AS n FROM (
-                    SELECT left(h.category, 2) AS code, h.n_reported AS n
-                    FROM event_hourly h WHERE {rwhere}
-                    UNION ALL
-                    SELECT coalesce(e.major, left(e.category, 2)), 1
-                    FROM event e WHERE {ewhere}) x GROUP BY 1 HAVING sum(n) > 0"""
+        rows_sql, params = counts_source(unit, start, end, filters)
+        src = f"""SELECT s.major AS code, sum(s.received) AS n FROM ({rows_sql}) s
+                  GROUP BY 1 HAVING sum(s.received) > 0"""
     rows = _rows(conn, f"""
         SELECT k.code, coalesce(c.name, k.code) AS name,
                coalesce(c.name_en, c.name, k.code) AS name_en, k.n::bigint AS n
