@@ -396,6 +396,71 @@ def apply_events(conn: Any, source: str, batch_id: int, items: Sequence[EventIte
     return result
 
 
+# ------------------------------------------------------------------ bulk loads
+
+# Indexes of the case tables that no constraint owns (ON CONFLICT needs the unique ones).
+_SECONDARY_INDEXES = """
+SELECT i.relname, pg_get_indexdef(x.indexrelid)
+FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+WHERE x.indrelid IN ('event'::regclass, 'event_transition'::regclass)
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
+ORDER BY i.relname
+"""
+
+
+def existing_events(conn: Any, limit: int) -> int:
+    """How many cases the table holds, counted up to ``limit`` (bounded, cheap)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM (SELECT 1 FROM event LIMIT %s) t", (limit,))
+        return int(cur.fetchone()[0])
+
+
+def drop_secondary_indexes(conn: Any, lock_wait: str = "2s") -> list[str]:
+    """Drop the case tables' secondary indexes for a bulk load; their CREATE statements.
+
+    Building an index once from sorted rows costs far less than growing it row by row, when
+    the load brings at least as many rows as the table holds. The drop is part of the batch's
+    transaction (a failed or killed load leaves them as they were). Readers of ``event`` wait
+    for the batch to commit, so when another session holds the table for longer than
+    ``lock_wait``, nothing is dropped and the load takes the ordinary path.
+    """
+    import psycopg2
+    from psycopg2 import sql
+
+    with conn.cursor() as cur:
+        cur.execute(_SECONDARY_INDEXES)
+        found = cur.fetchall()
+        if not found:
+            return []
+        cur.execute("SELECT current_setting('lock_timeout')")
+        before = cur.fetchone()[0]
+        cur.execute("SAVEPOINT etl_bulk_indexes")
+        try:
+            cur.execute("SELECT set_config('lock_timeout', %s, true)", (lock_wait,))
+            cur.execute(sql.SQL("DROP INDEX {}").format(
+                sql.SQL(", ").join(sql.Identifier(name) for name, _ in found)))
+        except psycopg2.errors.LockNotAvailable:
+            cur.execute("ROLLBACK TO SAVEPOINT etl_bulk_indexes")
+            log.info("bulk load: event is busy, indexes kept")
+            return []
+        finally:
+            cur.execute("SELECT set_config('lock_timeout', %s, true)", (before,))
+        cur.execute("RELEASE SAVEPOINT etl_bulk_indexes")
+    log.debug("bulk load: dropped %d indexes", len(found))
+    return [definition for _, definition in found]
+
+
+def rebuild_indexes(conn: Any, definitions: Sequence[str]) -> None:
+    """Re-create the indexes :func:`drop_secondary_indexes` dropped, then refresh statistics."""
+    if not definitions:
+        return
+    with conn.cursor() as cur:
+        cur.execute("SELECT set_config('maintenance_work_mem', '512MB', true)")
+        for definition in definitions:
+            _exec(cur, "rebuild index", definition)
+        _exec(cur, "analyze event", "ANALYZE event")
+
+
 # ------------------------------------------------------------------ cameras
 
 _CAMERA_UPSERT = """

@@ -34,6 +34,9 @@ from etl.load import (
     apply_events,
     apply_updates,
     create_staging,
+    drop_secondary_indexes,
+    existing_events,
+    rebuild_indexes,
     render_events,
 )
 from etl.reader import (
@@ -58,6 +61,10 @@ FEEDS: dict[str, ModuleType] = {
     "alerts": alerts,
 }
 PROGRESS_MIN_ROWS = 10_000
+# A file of at least this many rows, and at least as many as `event` holds, is a bulk load:
+# the case tables' secondary indexes are rebuilt once at the end instead of grown row by row.
+BULK_MIN_ROWS = 100_000
+BULK_FEEDS = ("incidents", "hotline", "alerts")
 
 
 class LoadError(Exception):
@@ -87,11 +94,12 @@ def load_file(conn: Any, feed: str, path: str | Path, *, crs: str = "wgs84",
     except ReadError as exc:
         raise LoadError(str(exc)) from None
     with source:
-        bar = _progress_bar(path, feed) if progress else None
+        lines = count_lines(path) if progress or feed in BULK_FEEDS else 0
+        bar = _progress_bar(lines, feed) if progress else None
         try:
             return _run(conn, feed, source.records(), file=str(path), crs=crs, strict=strict,
                         open311=open311, mapping=mapping, chunk_size=chunk_size,
-                        checksum=lambda: source.checksum,
+                        checksum=lambda: source.checksum, bulk=_is_bulk(conn, feed, lines),
                         on_chunk=(lambda n: bar.update(n)) if bar is not None else None)
         except ReadError as exc:
             raise LoadError(str(exc)) from None
@@ -112,8 +120,13 @@ def load_records(conn: Any, feed: str, records: Iterable[dict[str, Any] | str | 
                 open311=fmt == "open311", mapping=mapping, chunk_size=chunk_size)
 
 
-def _progress_bar(path: Path, feed: str) -> Any:
-    lines = count_lines(path)
+def _is_bulk(conn: Any, feed: str, lines: int) -> bool:
+    """Whether a file of ``lines`` rows is a bulk load (see ``BULK_MIN_ROWS``)."""
+    return (feed in BULK_FEEDS and lines >= BULK_MIN_ROWS
+            and existing_events(conn, lines) <= lines)
+
+
+def _progress_bar(lines: int, feed: str) -> Any:
     if lines <= PROGRESS_MIN_ROWS:
         return None
     from tqdm import tqdm
@@ -216,7 +229,7 @@ def _locator(conn: Any) -> v.Locator:
 def _run(conn: Any, feed: str, records: Iterator[Record], *, file: str | None, crs: str,
          strict: bool, open311: bool, mapping: Any, chunk_size: int,
          checksum: Callable[[], str] | None = None,
-         on_chunk: Callable[[int], None] | None = None) -> BatchSummary:
+         on_chunk: Callable[[int], None] | None = None, bulk: bool = False) -> BatchSummary:
     module = FEEDS.get(feed)
     if module is None:
         raise LoadError(f"unknown feed {feed!r}; expected one of {', '.join(FEEDS)}")
@@ -228,6 +241,7 @@ def _run(conn: Any, feed: str, records: Iterator[Record], *, file: str | None, c
     summary = BatchSummary(batch_id=batch_id, feed=feed)
     locator = _locator(conn) if feed in ("incidents", "hotline", "cameras") else None
     deadlines = _Deadlines(conn) if feed in ("incidents", "hotline", "alerts") else None
+    dropped = drop_secondary_indexes(conn) if bulk else []
 
     def prepare(chunk: list[Record]) -> _Prepared:
         return _prepare(chunk, feed, transform, ctx, locator, deadlines)
@@ -260,6 +274,7 @@ def _run(conn: Any, feed: str, records: Iterator[Record], *, file: str | None, c
         if on_chunk is not None:
             on_chunk(prep.rows)
 
+    rebuild_indexes(conn, dropped)
     if feed != "cameras":
         refresh_touched(conn)
     summary.checksum = checksum() if checksum else None
@@ -356,11 +371,14 @@ def _transform_chunk(chunk: list[Record], transform: Callable[..., Any], ctx: v.
         if rec.data is None:
             rejects.append((rec.line_no, rec.raw, rec.error or "unreadable row"))
             continue
-        nul_in = v.nul_field(rec.data)
-        if nul_in is not None or "\x00" in rec.raw:
-            reason = f"NUL character (\\x00) in {nul_in or 'the row'}"
-            rejects.append((rec.line_no, rec.raw, reason))
-            continue
+        # A NUL in the data shows in the raw text, as itself or JSON-escaped: the walk over
+        # every field is only needed then.
+        if "\x00" in rec.raw or "\\u0000" in rec.raw:
+            nul_in = v.nul_field(rec.data)
+            if nul_in is not None or "\x00" in rec.raw:
+                reason = f"NUL character (\\x00) in {nul_in or 'the row'}"
+                rejects.append((rec.line_no, rec.raw, reason))
+                continue
         try:
             item = transform(rec.data, ctx)
         except v.Reject as exc:
