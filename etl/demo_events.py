@@ -125,6 +125,9 @@ DEPTS: dict[str, tuple[tuple[str, float], ...]] = {
 DEFAULT_DEPTS = (("{office}", 1.0),)
 
 # Lifecycle rates (fractions of cases).
+# Grid-worker cases come with their lifecycle inline up to this many days before `end`; the
+# later steps are loaded as status updates (the live path of a city's export).
+RECENT_DAYS = 3
 P_STUCK = 0.012  # dragging on for several deadlines: the overdue tail
 P_EXTENDED = 0.03
 P_RETURNED = 0.025
@@ -741,7 +744,7 @@ def current_status(data: DemoData) -> NDArray[np.str_]:
 
 
 def write_feeds(data: DemoData, out_dir: Path) -> dict[str, Path]:
-    """Write cameras CSV, incidents CSV, hotline JSONL, alerts JSONL, updates CSV; return paths."""
+    """Write cameras CSV, incidents / hotline / alerts JSONL, updates CSV; return paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     ctx, cols, off = data.ctx, data.cols, data.tz_offset
@@ -753,27 +756,33 @@ def write_feeds(data: DemoData, out_dir: Path) -> dict[str, Path]:
     address = (np.array(ctx.district_names, dtype=object)[cols["grid"]] + road
                + cols["house"].astype(str).astype(object) + "号")
     reported_iso = _iso(cols["reported"], off)
-    paths = {"cameras": out_dir / "cameras.csv", "incidents": out_dir / "incidents.csv",
+    paths = {"cameras": out_dir / "cameras.csv", "incidents": out_dir / "incidents.jsonl",
              "hotline": out_dir / "hotline.jsonl", "alerts": out_dir / "alerts.jsonl",
              "updates": out_dir / "updates.csv"}
     _write_cameras(data, paths["cameras"])
 
-    gw = np.flatnonzero(cols["channel"] == GRID_WORKER)
-    _write_csv(paths["incidents"], {
-        "event_id": sid[gw], "reported_at": reported_iso[gw], "category": cat_code[gw],
-        "lon": cols["lon"][gw], "lat": cols["lat"][gw],
-        "crs": "wgs84", "description": (road[gw] + "附近" + cat_name[gw]),
-        "reporter": ("GW" + ctx.grid_codes[cols["grid"][gw]].astype(object)
-                     + np.array([f"{i:02d}" for i in range(100)], dtype=object)[
-                         cols["reporter"][gw]]),
-        "grid_code": ctx.grid_codes[cols["grid"][gw]],
-        "priority": _priority(data, gw),
-    })
-
     steps = transitions(data)
+    # A grid-worker case carries its lifecycle up to RECENT_DAYS before `end` inline (the
+    # city's case export); what happened since comes as separate status updates.
+    step_channel = cols["channel"][steps["row"].to_numpy()]
+    recent = steps["at"].to_numpy() > data.end - RECENT_DAYS * DAY
+    inline = (step_channel == GRID_WORKER) & ~recent
+    gw = np.flatnonzero(cols["channel"] == GRID_WORKER)
+    _write_lines(paths["incidents"], (
+        '{"event_id": "' + sid[gw] + '", "reported_at": "' + reported_iso[gw]
+        + '", "category": "' + cat_code[gw].astype(object)
+        + '", "lon": ' + np.array(_strs(cols["lon"][gw], len(gw)), dtype=object)
+        + ', "lat": ' + np.array(_strs(cols["lat"][gw], len(gw)), dtype=object)
+        + ', "crs": "wgs84", "description": ' + _json_strings(road[gw] + "附近" + cat_name[gw])
+        + ', "reporter": "GW' + ctx.grid_codes[cols["grid"][gw]].astype(object)
+        + np.array([f"{i:02d}" for i in range(100)], dtype=object)[cols["reporter"][gw]]
+        + '", "grid_code": "' + ctx.grid_codes[cols["grid"][gw]].astype(object)
+        + '", "priority": ' + _priority(data, gw).astype(str).astype(object)
+        + _updates_field(data, gw, steps[inline], dept) + "}"))
+
     _write_hotline(data, paths["hotline"], sid, dept, cat_code, address, reported_iso, steps)
     _write_alerts(data, paths["alerts"], sid, cat_code)
-    _write_updates(data, paths["updates"], sid, dept, steps)
+    _write_updates(data, paths["updates"], sid, dept, steps[~inline])
     log.info("wrote demo feeds to %s in %.1f s", out_dir, time.perf_counter() - started)
     return paths
 
@@ -827,26 +836,10 @@ def _write_hotline(data: DemoData, path: Path, sid: NDArray[Any], dept: NDArray[
             lon[m], lat[m] = convert(lon[m], lat[m], "wgs84", system)
     status = current_status(data)[rows]
     deadline_iso = _iso(cols["deadline"], off)  # the original one: extensions move it later
-    new_deadline_iso = _iso(cols["new_deadline"], off)
     intake = np.array([i for i, _ in INTAKE], dtype=object)[cols["intake"][rows]]
-    # Updates: one JSON object per step, joined per ticket.
     hs = steps[np.isin(steps["row"].to_numpy(), rows)]
-    r = hs["row"].to_numpy()
+    upd = _update_objects(data, rows, hs, dept)
     kind = hs["kind"].to_numpy().astype(object)
-    after_return = hs["step"].to_numpy() == 3
-    step_dept = np.where(after_return, cols["dept2"][r], dept[r])
-    frag = '{"status": "' + kind + '", "at": "' + _iso(hs["at"].to_numpy(), off) + '"'
-    frag = np.where(kind == "dispatched", frag + ', "dept": ' + _json_strings(step_dept), frag)
-    frag = np.where(kind == "extended", frag + ', "deadline_at": "' + new_deadline_iso[r] + '"',
-                    frag)
-    frag = frag + "}"
-    order = np.argsort(r, kind="stable")  # steps are in time order; keep it within a ticket
-    r_sorted = r[order]
-    frags = frag[order].tolist()
-    lo = np.searchsorted(r_sorted, rows)
-    hi = np.searchsorted(r_sorted, rows, side="right")
-    upd = np.array([", ".join(frags[a:b]) for a, b in zip(lo.tolist(), hi.tolist(), strict=True)],
-                   dtype=object)
     # The department holding the ticket now: the last one it was dispatched to.
     disp = hs[kind == "dispatched"]
     holder = dept.copy()
@@ -867,8 +860,43 @@ def _write_hotline(data: DemoData, path: Path, sid: NDArray[Any], dept: NDArray[
             + ', "dept": ' + _json_strings(holder[rows]) + ', "deadline_at": "'
             + deadline_iso[rows] + '", "status": "' + status.astype(object)
             + '", "updates": [' + upd + "]" + sat_s + "}")
+    _write_lines(path, line)
+
+
+def _update_objects(data: DemoData, rows: NDArray[np.int64], steps: pd.DataFrame,
+                    dept: NDArray[Any]) -> NDArray[np.object_]:
+    """Per case of ``rows``: its ``steps`` as comma-joined JSON update objects, in time order."""
+    cols, off = data.cols, data.tz_offset
+    r = steps["row"].to_numpy()
+    kind = steps["kind"].to_numpy().astype(object)
+    after_return = steps["step"].to_numpy() == 3
+    step_dept = np.where(after_return, cols["dept2"][r], dept[r])
+    frag = '{"status": "' + kind + '", "at": "' + _iso(steps["at"].to_numpy(), off) + '"'
+    frag = np.where(kind == "dispatched", frag + ', "dept": ' + _json_strings(step_dept), frag)
+    frag = np.where(kind == "extended",
+                    frag + ', "deadline_at": "' + _iso(cols["new_deadline"][r], off) + '"', frag)
+    frag = np.where(kind == "escalated", frag + ', "actor": "城运中心督办"', frag)
+    frag = frag + "}"
+    order = np.argsort(r, kind="stable")  # steps are in time order; keep it within a case
+    r_sorted = r[order]
+    frags = frag[order].tolist()
+    lo = np.searchsorted(r_sorted, rows)
+    hi = np.searchsorted(r_sorted, rows, side="right")
+    return np.array([", ".join(frags[a:b]) for a, b in zip(lo.tolist(), hi.tolist(), strict=True)],
+                    dtype=object)
+
+
+def _updates_field(data: DemoData, rows: NDArray[np.int64], steps: pd.DataFrame,
+                   dept: NDArray[Any]) -> NDArray[np.object_]:
+    """``, "updates": [...]`` for the cases of ``rows`` that have steps, else ''."""
+    upd = _update_objects(data, rows, steps, dept)
+    return np.where(upd != "", ', "updates": [' + upd + "]", "")
+
+
+def _write_lines(path: Path, lines: NDArray[np.object_]) -> None:
     with path.open("w", encoding="utf-8") as f:
-        f.write("\n".join(line.tolist()) + "\n")
+        if len(lines):
+            f.write("\n".join(lines.tolist()) + "\n")
 
 
 def _write_alerts(data: DemoData, path: Path, sid: NDArray[np.str_],
@@ -888,7 +916,8 @@ def _write_alerts(data: DemoData, path: Path, sid: NDArray[np.str_],
 
 def _write_updates(data: DemoData, path: Path, sid: NDArray[np.str_], dept: NDArray[Any],
                    steps: pd.DataFrame) -> None:
-    """Lifecycle of grid-worker and video-AI cases (hotline tickets carry theirs inline)."""
+    """``steps`` of video-AI and grid-worker cases as status updates (hotline tickets carry
+    theirs inline)."""
     cols = data.cols
     st = steps[cols["channel"][steps["row"].to_numpy()] != HOTLINE]
     r = st["row"].to_numpy()

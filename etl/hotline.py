@@ -88,8 +88,12 @@ def _location(rec: dict[str, Any], ctx: v.Context, address: str | None, **keys: 
     return point
 
 
-def apply_updates(item: EventItem, updates: Any, ctx: v.Context) -> None:
-    """Replay a ticket's embedded updates through the lifecycle rules onto the case."""
+def apply_updates(item: EventItem, updates: Any, ctx: v.Context,
+                  start: str = "received_at") -> None:
+    """Replay a ticket's embedded updates through the lifecycle rules onto the case.
+
+    ``start`` names the case's first time in reject reasons (incidents: reported_at).
+    """
     if not isinstance(updates, list):
         raise v.Reject("malformed updates: expected a list")
     parsed = []
@@ -107,7 +111,7 @@ def apply_updates(item: EventItem, updates: Any, ctx: v.Context) -> None:
     state = "reported"
     for at, i, kind, deadline, upd in parsed:
         if at < item.reported_at:
-            raise v.Reject(f"updates[{i}]: at is before received_at")
+            raise v.Reject(f"updates[{i}]: at is before {start}")
         out = lifecycle.check_transition(state, kind, to_status=v.text(upd, "to_status"),
                                          deadline_at=deadline, current_deadline=item.deadline_at)
         if not out.ok:

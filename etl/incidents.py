@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from etl import validate as v
+from etl.hotline import apply_updates
 from etl.lifecycle import STATES
 from etl.load import EventItem
 
@@ -28,6 +29,8 @@ COLUMNS: tuple[tuple[str, bool, str], ...] = (
     ("status_at", False, "time of that state (required with a status other than reported)"),
     ("dept", False, "department handling it"),
     ("deadline_at", False, "deadline; default computed from the category"),
+    ("updates", False, "JSON Lines: the case's status updates, a list of {status, at, dept, "
+                       "actor, note, deadline_at} (status then follows the last one)"),
 )
 KNOWN = frozenset(c for c, _, _ in COLUMNS)
 
@@ -58,7 +61,9 @@ def transform(rec: dict[str, Any], ctx: v.Context) -> EventItem:
     point = v.point(rec, ctx)
     if point is None:
         raise v.Reject("missing lon/lat")
-    status, status_at = status_of(rec, ctx, reported_at)
+    updates = rec.get("updates")
+    status, status_at = ("reported", reported_at) if updates else status_of(rec, ctx,
+                                                                            reported_at)
     item = EventItem(
         line_no=0, source_id=source_id, category=cat.code, major=cat.major,
         priority=v.int_field(rec, "priority", 1, 4) or cat.priority,
@@ -68,7 +73,19 @@ def transform(rec: dict[str, Any], ctx: v.Context) -> EventItem:
         deadline_at=v.time_field(rec, "deadline_at", ctx, future_ok=True),
         attrs=v.extras(rec, KNOWN),
     )
-    if status != "reported":
+    if updates:
+        _replay(item, rec, updates, ctx)
+    elif status != "reported":
         item.stamps[status] = status_at
         item.transitions.append((status_at, status, None, status, None, item.dept, None))
     return item
+
+
+def _replay(item: EventItem, rec: dict[str, Any], updates: Any, ctx: v.Context) -> None:
+    """Embedded updates (as in hotline tickets) set the state; a status column must agree."""
+    dept = item.dept
+    apply_updates(item, updates, ctx, start="reported_at")
+    item.dept = dept or item.dept
+    status = v.text(rec, "status")
+    if status is not None and status.lower() != item.status:
+        raise v.Reject(f"status {status!r} disagrees with the updates (last: {item.status!r})")

@@ -58,7 +58,7 @@ def demo_events(days: int, per_day: int, seed: int, n_cameras: int | None, n_hot
                 as_json: bool) -> None:
     """Generate realistic demo cases for the demo city and load them (演示事件).
 
-    Writes the five feeds (cameras.csv, incidents.csv, hotline.jsonl, alerts.jsonl, updates.csv)
+    Writes the five feeds (cameras.csv, incidents.jsonl, hotline.jsonl, alerts.jsonl, updates.csv)
     and the planted-hotspot ground truth (hotspots_truth.json) under $CITYSCREEN_HOME/demo/,
     then loads them through the ordinary ETL pipeline. Needs the demo city's grids
     (`cityscreen demo generate`) and the category table (`cityscreen db migrate`).

@@ -158,15 +158,18 @@ def test_cameras_denser_in_the_core_some_offline(month: de.DemoData,
 
 
 def test_demo_events_command_writes_feeds_and_loads_them_without_rejects(
-        city: Any, ctx: de.CityContext, conn: Any, tmp_path: Path) -> None:
+        city: Any, ctx: de.CityContext, conn: Any, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Grid-worker lifecycles inline up to a day before `end`, status updates after it.
+    monkeypatch.setattr(de, "RECENT_DAYS", 1)
     end = "2026-03-10T12:00:00+08:00"
     result = CliRunner().invoke(main, [
         "demo", "events", "--days", "2", "--per-day", "300", "--seed", "3", "--cameras", "40",
         "--hotspots", "2", "--city", city.code, "--end", end, "--out", str(tmp_path), "--json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.output.strip().splitlines()[-1])
-    for name in ("cameras.csv", "incidents.csv", "hotline.jsonl", "alerts.jsonl", "updates.csv",
-                 "hotspots_truth.json"):
+    for name in ("cameras.csv", "incidents.jsonl", "hotline.jsonl", "alerts.jsonl",
+                 "updates.csv", "hotspots_truth.json"):
         assert (tmp_path / name).stat().st_size > 0, name
     batches = out["batches"]
     assert list(batches) == ["cameras", "incidents", "hotline", "alerts", "updates"]
@@ -194,6 +197,14 @@ def test_demo_events_command_writes_feeds_and_loads_them_without_rejects(
     address_only = sum(stored[s][2] for s in ids)
     assert address_only > 0  # some hotline tickets have only an address
     assert any(stored[s][3] is not None for s in ids)  # callback satisfaction
+
+    # Every lifecycle step is in the timeline, whether it came inline or as an update.
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM event_transition t JOIN event e ON e.id = t.event_id"
+                    " WHERE e.source_id = ANY(%s)", (ids.tolist(),))
+        assert cur.fetchone()[0] == data.n + len(de.transitions(data))  # + one 'reported' each
+    assert '"updates": [' in (tmp_path / "incidents.jsonl").read_text(encoding="utf-8")
+    assert "grid_worker," in (tmp_path / "updates.csv").read_text(encoding="utf-8")
 
     # Re-running the same command changes nothing.
     again = CliRunner().invoke(main, [

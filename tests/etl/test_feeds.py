@@ -96,6 +96,37 @@ def test_hotline_updates_satisfaction_and_address_only(conn: Any, tmp_path: Path
     assert n_rep >= 1 and n_closed >= 1 and n_rated >= 1 and n_sat >= 1
 
 
+def test_incidents_jsonl_with_embedded_updates(conn: Any, tmp_path: Path, uid: str,
+                                              grid_point: Any) -> None:
+    lon, lat, grid = grid_point(11)
+    base = {"reported_at": "2026-11-20T08:00:00+08:00", "category": "0101", "lon": lon,
+            "lat": lat}
+    path = write_jsonl(tmp_path / "i.jsonl", [
+        {**base, "event_id": f"{uid}-1", "updates": [
+            {"status": "accepted", "at": "2026-11-20T08:05:00+08:00"},
+            {"status": "dispatched", "at": "2026-11-20T08:30:00+08:00", "dept": "城管"},
+            {"status": "escalated", "at": "2026-11-21T09:00:00+08:00", "actor": "督办"},
+            {"status": "resolved", "at": "2026-11-21T10:00:00+08:00"},
+            {"status": "closed", "at": "2026-11-21T12:00:00+08:00"}]},
+        {**base, "event_id": f"{uid}-2", "status": "closed",
+         "updates": [{"status": "accepted", "at": "2026-11-20T08:05:00+08:00"}]},
+        {**base, "event_id": f"{uid}-3",
+         "updates": [{"status": "closed", "at": "2026-11-19T08:05:00+08:00"}]},
+    ])
+    s = load_file(conn, "incidents", path)
+    assert (s.loaded, s.rejected) == (1, 2), s.rejects
+    assert dict(s.rejects) == {
+        2: "status 'closed' disagrees with the updates (last: 'accepted')",
+        3: "updates[0]: at is before reported_at"}
+    e = event(conn, "grid_worker", f"{uid}-1")
+    assert e["grid_code"] == grid and e["status"] == "closed" and e["dept"] == "城管"
+    assert e["accepted_at"].isoformat() == "2026-11-20T08:05:00+08:00"
+    assert e["closed_at"] == e["status_at"] and e["escalation_level"] == 1
+    assert [k for k, _, _ in timeline(conn, "grid_worker", f"{uid}-1")] == [
+        "reported", "accepted", "dispatched", "escalated", "resolved", "closed"]
+    assert load_file(conn, "incidents", path).unchanged == 1  # a reload changes nothing
+
+
 def test_open311_with_mapping(conn: Any, tmp_path: Path, uid: str, grid_point: Any) -> None:
     lon, lat, grid = grid_point(11)
     reqs = [
