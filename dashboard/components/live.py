@@ -15,6 +15,7 @@ from dash import Input, Output, State, callback, clientside_callback, dcc, html,
 
 from cityscreen.settings import get_settings
 from dashboard import data, ids
+from dashboard.cache import query_cache
 from dashboard.i18n import t
 
 log = logging.getLogger("cityscreen.dashboard")
@@ -32,9 +33,13 @@ def shell_pieces(interval_ms: int) -> list[Any]:
 
 
 def poll_version() -> int:
-    """The current ``data_version`` (one row, never cached)."""
-    with data.Reader(version="poll", cache=data.QueryCache(None, "none")) as r:
-        return int(r.fetch_version()["version"])
+    """The published ``data_version`` (``dashboard.cache``: with Redis, every few seconds)."""
+
+    def fetch() -> int:
+        with data.Reader(version="poll", cache=data.QueryCache(None, "none")) as r:
+            return int(r.fetch_version()["version"])
+
+    return query_cache().published_version(fetch)
 
 
 @callback(
