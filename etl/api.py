@@ -8,7 +8,9 @@ Each request is one batch through ``etl.pipeline.load_records``, committed when 
 when some rows were rejected (the valid ones are loaded all the same). The token is
 ``Authorization: Bearer <INGEST_TOKEN>``, compared in constant time (401 missing,
 403 wrong). Without ``INGEST_TOKEN`` the endpoint is off (503) — never open. Bodies above
-``CITYSCREEN_INGEST_MAX_BYTES`` get 413 before any of them is read into memory.
+``CITYSCREEN_INGEST_MAX_BYTES`` get 413 before any of them is read into memory. The summary
+also carries the ``data_version`` the batch committed at: screens at that version or a
+later one show it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ log = logging.getLogger("cityscreen.etl.api")
 
 EVENT_FEEDS = ("incidents", "hotline", "updates", "alerts")
 MAX_ERRORS = 1000  # per-row errors listed in one answer (all are in etl_reject)
+# Read inside the batch's transaction, after the pipeline bumped it: this batch's version.
+BATCH_VERSION = "SELECT version FROM data_version"
 
 
 def _answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -88,6 +92,14 @@ def parse_body(data: bytes) -> list[Any]:
     return text.splitlines()  # blank lines are skipped but counted: errors cite body lines
 
 
+def batch_version(conn: Any) -> int | None:
+    """``data_version`` as this transaction sees it (after its bump: the batch's own)."""
+    with conn.cursor() as cur:
+        cur.execute(BATCH_VERSION)
+        row = cur.fetchone()
+    return int(row[0]) if row else None
+
+
 def ingest(feed: str, settings: Settings) -> Response:
     """Authorise, read, load one batch and answer with its summary."""
     denied = check_token(request.headers.get("Authorization"), settings.ingest_token)
@@ -111,6 +123,7 @@ def ingest(feed: str, settings: Settings) -> Response:
                                             strict=strict)
             errors = (batch_rejects(conn, summary.batch_id, MAX_ERRORS)
                       if summary.rejected and summary.batch_id is not None else [])
+            version = batch_version(conn)
     except pipeline.LoadError as exc:
         return _error(400, str(exc))
     except db.DatabaseError as exc:
@@ -119,7 +132,7 @@ def ingest(feed: str, settings: Settings) -> Response:
     except psycopg2.Error as exc:  # never echo SQL error text to the client
         log.error("ingest %s: batch failed in the database: %s", feed, exc.pgcode or type(exc))
         return _error(500, "the batch failed in the database; nothing from it was loaded")
-    out = summary.as_json()
+    out = {**summary.as_json(), "data_version": version}
     log.info("ingest %s batch %s: %d in, %d loaded, %d updated, %d rejected", feed,
              out["batch_id"], summary.rows_in, summary.loaded, summary.updated, summary.rejected)
     if summary.rejected:
