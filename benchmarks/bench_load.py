@@ -4,10 +4,11 @@
 
 Starts ``cityscreen serve --workers N`` (gunicorn, the composed ``cityscreen.wsgi:server``) on
 127.0.0.1 with the Redis cache (``--redis``, a db number of its own) against the configured
-database (the city of ``make demo``). Each simulated viewer polls ``/api/v1/version`` every
-``--interval`` seconds, and when the version moved posts the overview's refresh callback (what
-the browser does); now and then it drills down (a district overview or a grid page). A sender
-posts ``--rate`` events per second in one batch per second to the ingest endpoint. Reported:
+database (the city of ``make demo``). Each simulated viewer posts the page's poll callback
+(the interval tick) every ``--interval`` seconds, and when the version moved posts the
+overview's refresh callback — the requests a browser makes; now and then it drills down (a
+district overview or a grid page). A sender posts ``--rate`` events per second in one batch
+per second to the ingest endpoint, whose answer names the batch's data_version. Reported:
 errors, p50/p95 latency per kind, and ingest→visible latency (from a batch's POST until a
 viewer's refresh at that batch's data_version or later came back).
 
@@ -109,7 +110,7 @@ class Stats:
     """Every request's (kind, latency, ok) and every batch's visibility, thread-safe."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
-    samples: list[tuple[str, float, bool, int]] = field(default_factory=list)
+    samples: list[tuple[str, float, bool, int, float]] = field(default_factory=list)
     batches: list[tuple[float, int]] = field(default_factory=list)  # (post start, version)
     seen: list[tuple[float, int]] = field(default_factory=list)  # (refresh done, version)
     sent_events: int = 0
@@ -117,19 +118,23 @@ class Stats:
     def add(self, kind: str, seconds: float, status: int) -> None:
         ok = status in (200, 204)
         with self.lock:
-            self.samples.append((kind, seconds, ok, status))
+            self.samples.append((kind, seconds, ok, status, time.monotonic() - seconds))
 
 
-def refresh_body(dep: dict[str, Any], state: dict[str, Any], version: int, previous: int
-                 ) -> dict[str, Any]:
-    """The overview refresh callback request, as the browser posts it."""
+def dep_outputs(dep: dict[str, Any]) -> list[Any]:
+    """The ``outputs`` of a callback request (pattern-matched outputs: none on the page)."""
     outputs: list[Any] = []
     for part in dep["output"].strip(".").split("..."):
         obj, prop = part.rsplit(".", 1)
         outputs.append([] if obj.startswith("{") else {"id": obj, "property": prop})
-    return {"output": dep["output"], "outputs": outputs,
-            "inputs": [{"id": "data-version", "property": "data",
-                        "value": {"v": version, "r": 0}}],
+    return outputs
+
+
+def refresh_body(dep: dict[str, Any], state: dict[str, Any], version: dict[str, Any],
+                 previous: int) -> dict[str, Any]:
+    """The overview refresh callback request, as the browser posts it."""
+    return {"output": dep["output"], "outputs": dep_outputs(dep),
+            "inputs": [{"id": "data-version", "property": "data", "value": version}],
             "changedPropIds": ["data-version.data"],
             "state": [{"id": "page-state", "property": "data", "value": state},
                       {"id": "page-version", "property": "data", "value": previous}]}
@@ -154,26 +159,46 @@ def timed(stats: Stats, kind: str, method: str, url: str, body: Any = None,
     return status, data
 
 
-def viewer(base: str, dep: dict[str, Any], units: dict[str, list[str]], stats: Stats,
+def poll_body(dep: dict[str, Any], current: dict[str, Any] | None, n: int) -> dict[str, Any]:
+    """The live poll callback request (the page's interval tick), as the browser posts it."""
+    return {"output": dep["output"], "outputs": dep_outputs(dep),
+            "inputs": [{"id": "tick", "property": "n_intervals", "value": n}],
+            "changedPropIds": ["tick.n_intervals"],
+            "state": [{"id": "data-version", "property": "data", "value": current},
+                      {"id": "stale-since", "property": "data", "value": None}]}
+
+
+def polled_version(status: int, data: bytes) -> dict[str, Any] | None:
+    """The new ``data-version`` store value of a poll answer (None: unchanged)."""
+    if status != 200:
+        return None
+    resp = json.loads(data)["response"]  # all outputs unchanged: an empty response
+    return resp["data-version"]["data"] if "data-version" in resp else None
+
+
+def viewer(base: str, deps: dict[str, Any], units: dict[str, list[str]], stats: Stats,
            stop: threading.Event, interval: float, seed: int) -> None:
     """One wall screen / desk: poll the version, refresh on change, drill down now and then."""
     rng = random.Random(seed)
     home = rng.choice([None, *units["district"][:4]])
     state = {**STATE_DEFAULT, "unit": home}
-    last: int | None = None
+    current: dict[str, Any] | None = None
+    n = 0
     if stop.wait(rng.uniform(0, interval)):
         return
     while not stop.is_set():
-        status, data = timed(stats, "version", "GET", base + "/api/v1/version")
-        if status == 200:
-            v = json.loads(data)["data_version"]
-            if last is not None and v != last:
+        n += 1
+        status, data = timed(stats, "poll", "POST", base + "/_dash-update-component",
+                             poll_body(deps["poll"], current, n))
+        new = polled_version(status, data)
+        if new is not None:
+            if current is not None and new["v"] != current["v"]:
                 st, _ = timed(stats, "refresh", "POST", base + "/_dash-update-component",
-                              refresh_body(dep, state, v, last))
+                              refresh_body(deps["refresh"], state, new, current["v"]))
                 if st in (200, 204):
                     with stats.lock:
-                        stats.seen.append((time.monotonic(), v))
-            last = v
+                        stats.seen.append((time.monotonic(), new["v"]))
+            current = new
         if rng.random() < 0.1:
             if rng.random() < 0.5 or not units["grid"]:
                 code = rng.choice(units["district"] or [None])
@@ -187,7 +212,7 @@ def viewer(base: str, dep: dict[str, Any], units: dict[str, list[str]], stats: S
 
 def sender(base: str, token: str, points: list[tuple[float, float]], rate: int, stats: Stats,
            stop: threading.Event) -> None:
-    """The live feed: one batch of ``rate`` incidents per second, then read the new version."""
+    """The live feed: one batch of ``rate`` incidents per second (its version from the answer)."""
     tag = uuid.uuid4().hex[:8]
     n = 0
     next_t = time.monotonic()
@@ -201,14 +226,12 @@ def sender(base: str, token: str, points: list[tuple[float, float]], rate: int, 
                          "lon": lon, "lat": lat})
             n += 1
         t0 = time.monotonic()
-        status, _ = timed(stats, "ingest", "POST", base + "/api/v1/events?feed=incidents", rows,
-                          token)
+        status, data = timed(stats, "ingest", "POST", base + "/api/v1/events?feed=incidents",
+                             rows, token)
         if status == 200:
-            st, data = request("GET", base + "/api/v1/version")
-            if st == 200:
-                with stats.lock:
-                    stats.batches.append((t0, json.loads(data)["data_version"]))
-                    stats.sent_events += len(rows)
+            with stats.lock:  # visible once a screen shows this batch's version or a later one
+                stats.batches.append((t0, json.loads(data)["data_version"]))
+                stats.sent_events += len(rows)
         next_t += 1.0
         stop.wait(max(0.0, next_t - time.monotonic()))
 
@@ -235,15 +258,27 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
+def timeline(stats: Stats, step: float = 10.0) -> list[int]:
+    """Viewer p95 latency (ms) per ``step`` seconds of the run: where a slowdown sits."""
+    viewer = [(s[4], s[1] * 1000) for s in stats.samples if s[0] not in ("ingest", "crash")]
+    if not viewer:
+        return []
+    t0 = min(t for t, _ in viewer)
+    buckets: dict[int, list[float]] = {}
+    for t, ms in viewer:
+        buckets.setdefault(int((t - t0) // step), []).append(ms)
+    return [round(pct(buckets.get(i, []), 95)) for i in range(max(buckets) + 1)]
+
+
 def summarise(stats: Stats, duration: float) -> dict[str, Any]:
     """Errors, latency percentiles per kind and the ingest→visible latencies."""
     out: dict[str, Any] = {"requests": len(stats.samples), "events_sent": stats.sent_events,
                            "events_per_s": round(stats.sent_events / duration, 1)}
     out["errors"] = sum(1 for s in stats.samples if not s[2])
     out["error_statuses"] = sorted({s[3] for s in stats.samples if not s[2]})
-    viewer = [s[1] * 1000 for s in stats.samples if s[0] != "ingest"]
+    viewer = [s[1] * 1000 for s in stats.samples if s[0] not in ("ingest", "crash")]
     out["p50_ms"], out["p95_ms"] = pct(viewer, 50), pct(viewer, 95)
-    for kind in ("version", "refresh", "drill", "ingest"):
+    for kind in ("poll", "refresh", "drill", "ingest"):
         lat = [s[1] * 1000 for s in stats.samples if s[0] == kind]
         out[kind] = {"n": len(lat), "p50_ms": round(pct(lat, 50), 1),
                      "p95_ms": round(pct(lat, 95), 1)}
@@ -255,12 +290,26 @@ def summarise(stats: Stats, duration: float) -> dict[str, Any]:
             visible.append(min(times) - t_post)
         else:
             invisible += 1
+    out["p95_ms_per_10s"] = timeline(stats)
     out["batches"] = len(stats.batches)
     out["batches_not_visible"] = invisible
     out["visible_p50_s"] = round(pct(visible, 50), 2)
     out["visible_p95_s"] = round(pct(visible, 95), 2)
     out["visible_max_s"] = round(max(visible), 2) if visible else None
     return out
+
+
+def guarded(target: Any, stats: Stats) -> Any:
+    """``target`` for a thread: a crash counts as an error instead of silently ending it."""
+
+    def run(*args: Any) -> None:
+        try:
+            target(*args)
+        except Exception as exc:
+            stats.add("crash", 0.0, 0)
+            print(f"{target.__name__} thread crashed: {exc!r}", file=sys.stderr)
+
+    return run
 
 
 def run_load(base: str, token: str, units: dict[str, Any], *, viewers: int, duration: float,
@@ -270,16 +319,19 @@ def run_load(base: str, token: str, units: dict[str, Any], *, viewers: int, dura
     The sender stops at ``duration``; viewers keep polling ``tail_s`` more so the last
     batches can become visible.
     """
-    deps = json.loads(request("GET", base + "/_dash-dependencies")[1])
-    dep = next(d for d in deps if d["inputs"][0]["id"] == "data-version"
-               and [s["id"] for s in d["state"]] == ["page-state", "page-version"])
+    found = json.loads(request("GET", base + "/_dash-dependencies")[1])
+    deps = {"refresh": next(d for d in found if d["inputs"][0]["id"] == "data-version"
+                            and [s["id"] for s in d["state"]] == ["page-state", "page-version"]),
+            "poll": next(d for d in found if d["inputs"][0]["id"] == "tick"
+                         and d["output"].startswith("..data-version.data.."))}
     stats = Stats()
     stop_send, stop_view = threading.Event(), threading.Event()
-    threads = [threading.Thread(target=viewer, args=(base, dep, units, stats, stop_view,
-                                                     interval, i), daemon=True)
+    view, send = guarded(viewer, stats), guarded(sender, stats)
+    threads = [threading.Thread(target=view, args=(base, deps, units, stats, stop_view, interval,
+                                                   i), daemon=True)
                for i in range(viewers)]
-    threads.append(threading.Thread(target=sender, args=(base, token, units["points"], rate,
-                                                          stats, stop_send), daemon=True))
+    threads.append(threading.Thread(target=send, args=(base, token, units["points"], rate, stats,
+                                                       stop_send), daemon=True))
     for t in threads:
         t.start()
     time.sleep(duration)

@@ -57,7 +57,7 @@ def test_viewers_during_live_ingest_see_every_batch_without_errors(
         print(line)
     assert s["errors"] == 0, s["error_statuses"]
     assert s["batches"] >= 3, "the feed ran"
-    assert s["version"]["n"] > 0 and s["refresh"]["n"] > 0
+    assert s["poll"]["n"] > 0 and s["refresh"]["n"] > 0
     assert s["batches_not_visible"] == 0
     log = (tmp_path / "gunicorn.log").read_text()
     assert "Booting worker" in log and log.count("Booting worker") >= 2, "gunicorn, 2 workers"
