@@ -1,4 +1,9 @@
-"""Vectorised coordinate conversion of 1M points vs a per-point Python loop (goal: >= 50x)."""
+"""Vectorised coordinate conversion of 1M points vs a per-point Python loop (goal: >= 50x).
+
+RESULT lines (``benchmarks/report.py``): per conversion, the vectorised rate with the
+per-point ``convert()`` loop as baseline (goal: ratio >= 50), and the ratio against a
+hand-written pure-Python math loop (information).
+"""
 
 from __future__ import annotations
 
@@ -62,6 +67,8 @@ def _pure_python_baseline(lon: np.ndarray, lat: np.ndarray) -> None:
         assert np.allclose(np.array(res)[:, 0], vx, rtol=0, atol=1e-9)
         print(f"{name}: pure-Python math loop {1 / per_point:,.0f} pts/s "
               f"(~{per_point * N:.1f} s scaled); vectorised ratio {per_point * N / vec:.0f}x")
+        print(f"RESULT coords_{src}_{dst}_vs_math_loop={per_point * N / vec:.1f} x "
+              f"baseline={1 / per_point:.0f} ratio={per_point * N / vec:.1f}")
 
 
 def main() -> None:
@@ -82,6 +89,10 @@ def main() -> None:
         print(f"{src}->{dst}: vectorised {N / vec:,.0f} pts/s ({vec:.2f} s for 1M); "
               f"per-point convert() loop {1 / per_point:,.0f} pts/s (~{loop_total:.1f} s scaled); "
               f"ratio {loop_total / vec:.0f}x (goal >= 50x)")
+        print(f"RESULT coords_{src}_{dst}_speedup={loop_total / vec:.1f} x goal=>=50 "
+              f"baseline={1 / per_point:.0f} ratio={loop_total / vec:.1f}")
+        print(f"RESULT coords_{src}_{dst}_rate={N / vec:.0f} pts/s baseline={1 / per_point:.0f}"
+              f" ratio={loop_total / vec:.1f}")
     _pure_python_baseline(lon, lat)
 
 

@@ -5,7 +5,9 @@ $CITYSCREEN_HOME/demo/hotspots_truth.json, or pass a path). Goal at the default 
 (emerging hotspots, FDR 0.05, all categories): precision >= 0.9 and recall >= 0.8.
 Gi* is scored too, for information: it finds persistent clusters (the busy urban core), which
 the planted short-lived hotspots are not, so its precision against this truth is low by design.
-Exit status 1 when the goal is missed or the data is missing.
+Exit status 1 when the goal is missed or the data is missing. RESULT lines
+(``benchmarks/report.py``): precision and recall at the default threshold against their goals,
+the detectors' run times (24 h and 7 d windows) and the grid layer's cached/cold ratio.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ def _run(conn: db.Connection, truth: dict, truth_path: Path) -> int:
     warm = time.perf_counter() - t
     print(f"grid layer (queen, shared borders): {len(layer.codes)} grids, cold {cold:.2f} s,"
           f" cached {warm * 1000:.0f} ms ({cold / max(warm, 1e-9):.0f}x)")
+    print(f"RESULT hotspots_grid_layer_cached_ms={warm * 1000:.1f} ms baseline={cold * 1000:.0f}"
+          f" ratio={cold / max(warm, 1e-9):.0f}")
     end = datetime.fromisoformat(truth["end"]).replace(minute=0, second=0, microsecond=0)
     for label, start in (("24 h", end - timedelta(hours=24)), ("7 d", end - timedelta(days=7))):
         t = time.perf_counter()
@@ -73,6 +77,9 @@ def _run(conn: db.Connection, truth: dict, truth_path: Path) -> int:
         print(f"window {label}: gi_star {t_gi:.2f} s ({gi['n_hot']} hot),"
               f" emerging {t_em:.2f} s ({em['n_emerging']} emerging,"
               f" {em['params']['weeks']} baseline weeks)")
+        tag = label.replace(" ", "")
+        print(f"RESULT hotspots_gi_star_{tag}_s={t_gi:.2f} s")
+        print(f"RESULT hotspots_emerging_{tag}_s={t_em:.2f} s")
 
     ok = True
     for detector in ("emerging", "gi_star"):
@@ -86,6 +93,9 @@ def _run(conn: db.Connection, truth: dict, truth_path: Path) -> int:
                 met = (s["precision"] or 0) >= GOAL_PRECISION and s["recall"] >= GOAL_RECALL
                 ok &= met
                 verdict = "  <- default; goal " + ("met" if met else "MISSED")
+                print(f"RESULT hotspots_precision={s['precision'] or 0:.3f} fraction"
+                      f" goal=>={GOAL_PRECISION}")
+                print(f"RESULT hotspots_recall={s['recall']:.3f} fraction goal=>={GOAL_RECALL}")
             print(f"{detector:9s} category={mode:8s} precision {_fmt(s['precision'])}"
                   f" ({s['true_positives']}/{s['flagged']}) recall {_fmt(s['recall'])}"
                   f" ({s['recalled']}/{s['hotspots']}; {_fmt(s['recall_visible'])} of the"
@@ -104,6 +114,8 @@ def _run(conn: db.Connection, truth: dict, truth_path: Path) -> int:
           f" recall {_fmt(sweep['recall'])} ({sweep['recalled']}/{sweep['expected']} hotspot-days"
           f" active >= 12 h), {sweep['windows_with_false_positives']}/{sweep['windows']} days"
           f" with a false positive, {time.perf_counter() - t:.1f} s")
+    print(f"RESULT hotspots_sweep_precision={sweep['precision'] or 0:.3f} fraction")
+    print(f"RESULT hotspots_sweep_recall={sweep['recall'] or 0:.3f} fraction")
     return 0 if ok else 1
 
 
