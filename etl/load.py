@@ -398,13 +398,15 @@ def apply_events(conn: Any, source: str, batch_id: int, items: Sequence[EventIte
 
 # ------------------------------------------------------------------ bulk loads
 
-# Indexes of the case tables that no constraint owns (ON CONFLICT needs the unique ones).
+# Indexes of the case tables and the hourly roll-up that no constraint owns (ON CONFLICT
+# needs the unique ones).
 _SECONDARY_INDEXES = """
-SELECT i.relname, pg_get_indexdef(x.indexrelid)
-FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
-WHERE x.indrelid IN ('event'::regclass, 'event_transition'::regclass)
+SELECT t.relname, i.relname, pg_get_indexdef(x.indexrelid)
+FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+WHERE x.indrelid IN ('event'::regclass, 'event_transition'::regclass,
+                     'event_hourly'::regclass)
   AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
-ORDER BY i.relname
+ORDER BY 1, 2
 """
 
 
@@ -415,13 +417,14 @@ def existing_events(conn: Any, limit: int) -> int:
         return int(cur.fetchone()[0])
 
 
-def drop_secondary_indexes(conn: Any, lock_wait: str = "2s") -> list[str]:
-    """Drop the case tables' secondary indexes for a bulk load; their CREATE statements.
+def drop_secondary_indexes(conn: Any, lock_wait: str = "2s") -> list[tuple[str, str]]:
+    """Drop the secondary indexes of event, event_transition and event_hourly for a bulk load;
+    returns (table, CREATE statement) of each.
 
     Building an index once from sorted rows costs far less than growing it row by row, when
     the load brings at least as many rows as the table holds. The drop is part of the batch's
-    transaction (a failed or killed load leaves them as they were). Readers of ``event`` wait
-    for the batch to commit, so when another session holds the table for longer than
+    transaction (a failed or killed load leaves them as they were). Readers of these tables
+    wait for the batch to commit, so when another session holds one of them for longer than
     ``lock_wait``, nothing is dropped and the load takes the ordinary path.
     """
     import psycopg2
@@ -438,27 +441,31 @@ def drop_secondary_indexes(conn: Any, lock_wait: str = "2s") -> list[str]:
         try:
             cur.execute("SELECT set_config('lock_timeout', %s, true)", (lock_wait,))
             cur.execute(sql.SQL("DROP INDEX {}").format(
-                sql.SQL(", ").join(sql.Identifier(name) for name, _ in found)))
+                sql.SQL(", ").join(sql.Identifier(name) for _, name, _ in found)))
         except psycopg2.errors.LockNotAvailable:
             cur.execute("ROLLBACK TO SAVEPOINT etl_bulk_indexes")
-            log.info("bulk load: event is busy, indexes kept")
+            log.info("bulk load: the case tables are busy, indexes kept")
             return []
         finally:
             cur.execute("SELECT set_config('lock_timeout', %s, true)", (before,))
         cur.execute("RELEASE SAVEPOINT etl_bulk_indexes")
     log.debug("bulk load: dropped %d indexes", len(found))
-    return [definition for _, definition in found]
+    return [(table, definition) for table, _, definition in found]
 
 
-def rebuild_indexes(conn: Any, definitions: Sequence[str]) -> None:
-    """Re-create the indexes :func:`drop_secondary_indexes` dropped, then refresh statistics."""
-    if not definitions:
+def rebuild_indexes(conn: Any, dropped: Sequence[tuple[str, str]],
+                    tables: Sequence[str]) -> None:
+    """Re-create the dropped indexes of ``tables`` (see :func:`drop_secondary_indexes`), then
+    refresh those tables' statistics (the table was near-empty when last analysed)."""
+    todo = [(t, d) for t, d in dropped if t in tables]
+    if not todo:
         return
     with conn.cursor() as cur:
         cur.execute("SELECT set_config('maintenance_work_mem', '512MB', true)")
-        for definition in definitions:
+        for _, definition in todo:
             _exec(cur, "rebuild index", definition)
-        _exec(cur, "analyze event", "ANALYZE event")
+        for table in sorted({t for t, _ in todo}):
+            _exec(cur, f"analyze {table}", f"ANALYZE {table}")
 
 
 # ------------------------------------------------------------------ cameras
