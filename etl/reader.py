@@ -144,14 +144,27 @@ def _clean(text: str) -> str:
     return text.replace("\x00", "") if "\x00" in text else text
 
 
+_CSV_FIELD_LIMIT = csv.field_size_limit()
+
+
 def csv_records(lines: Iterable[str]) -> Iterator[Record]:
-    """Parse CSV text (first row = header) into records; quoted multi-line fields kept whole."""
+    """Parse CSV text (first row = header) into records; quoted multi-line fields kept whole.
+
+    A line without quotes is one record whose fields are its comma-separated parts (exactly
+    what the csv module would make of it), split directly; lines with quotes go through the
+    csv module.
+    """
+    src = iter(lines)
+    pushback: list[str] = []
     consumed: list[str] = []
     line_no = 0
 
     def feed() -> Iterator[str]:
         nonlocal line_no
-        for line in lines:
+        while True:
+            line = pushback.pop() if pushback else next(src, None)
+            if line is None:
+                return
             line_no += 1
             consumed.append(line)
             yield _clean(line)
@@ -166,24 +179,35 @@ def csv_records(lines: Iterable[str]) -> Iterator[Record]:
     consumed.clear()
     while True:
         start = line_no + 1
-        try:
-            row = next(reader)
-        except StopIteration:
+        line = next(src, None)
+        if line is None:
             return
-        except csv.Error as exc:
-            raw = "".join(consumed).rstrip("\r\n")
+        text = line.rstrip("\r\n")
+        if '"' not in text and "\r" not in text and "\n" not in text \
+                and len(text) < _CSV_FIELD_LIMIT:
+            line_no += 1
+            raw = _clean(text)
+            row = raw.split(",")
+        else:
+            pushback.append(line)
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raw = "".join(consumed).rstrip("\r\n")
+                consumed.clear()
+                yield Record(start, _clean(raw), None, f"malformed CSV: {exc}")
+                continue
+            raw = _clean("".join(consumed).rstrip("\r\n") if len(consumed) != 1
+                         else consumed[0].rstrip("\r\n"))
             consumed.clear()
-            yield Record(start, _clean(raw), None, f"malformed CSV: {exc}")
-            continue
-        raw = "".join(consumed).rstrip("\r\n") if len(consumed) != 1 else consumed[0].rstrip("\r\n")
-        consumed.clear()
         if not row or (len(row) == 1 and not row[0].strip()):
             continue  # blank line
         if len(row) != width:
-            yield Record(start, _clean(raw), None,
-                         f"malformed CSV: {len(row)} fields, header has {width}")
+            yield Record(start, raw, None, f"malformed CSV: {len(row)} fields, header has {width}")
             continue
-        yield Record(start, _clean(raw), dict(zip(header, row, strict=True)))
+        yield Record(start, raw, dict(zip(header, row, strict=True)))
 
 
 def jsonl_records(lines: Iterable[str]) -> Iterator[Record]:

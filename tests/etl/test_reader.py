@@ -61,3 +61,23 @@ def test_checksum_and_chunks(tmp_path: Path) -> None:
         assert src.checksum == hashlib.sha256(body.encode()).hexdigest()
     assert sizes == [10, 10, 5]
     assert [r.line_no for r in object_records([{"x": 1}, '{"y": 2}', 7])] == [1, 2, 3]
+
+
+def test_plain_and_quoted_lines_parse_as_the_csv_module_does() -> None:
+    import csv as csvmod
+    import io as iomod
+
+    from etl.reader import csv_records
+
+    text = ('id,a,b\n1,x,y\n2,"q, r",z\n3,"multi\nline",w\n\n4, sp ,\n5,a\n6,"x""y",\x00z\n'
+            '7,,\r\n8,"bad"x,y\n9,e,f\n')
+    got = list(csv_records(iomod.StringIO(text, newline="")))
+    good = [r for r in got if r.data is not None]
+    expected = list(csvmod.DictReader(iomod.StringIO(text.replace("\x00", ""), newline="")))
+    expected = [r for r in expected if None not in r and None not in r.values()]
+    assert [r.data for r in good] == expected
+    assert [(r.line_no, r.data is None) for r in got] == [
+        (2, False), (3, False), (4, False), (7, False), (8, True), (9, False), (10, False),
+        (11, False), (12, False)]
+    assert got[1].raw == '2,"q, r",z' and got[2].raw == '3,"multi\nline",w'
+    assert got[5].raw == '6,"x""y",z'
