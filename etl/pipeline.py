@@ -127,7 +127,7 @@ def load_records(conn: Any, feed: str, records: Iterable[dict[str, Any] | str | 
 def _is_bulk(conn: Any, feed: str, lines: int) -> bool:
     """Whether a file of ``lines`` rows is a bulk load (see ``BULK_MIN_ROWS``)."""
     return (feed in BULK_FEEDS and lines >= BULK_MIN_ROWS
-            and existing_events(conn, lines) <= lines)
+            and existing_events(conn, lines + 1) <= lines)
 
 
 def _progress_bar(lines: int, feed: str) -> Any:

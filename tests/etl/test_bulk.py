@@ -71,14 +71,19 @@ def test_bulk_path_rebuilds_indexes_and_loads_like_the_ordinary_one(
     assert _indexes(conn) == before
 
 
-def test_bulk_needs_a_big_file_and_a_table_no_bigger(conn: Any) -> None:
+def test_bulk_needs_a_big_file_and_a_table_no_bigger(conn: Any, tmp_path: Path, uid: str,
+                                                     grid_point: Any,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     assert not pipeline._is_bulk(conn, "incidents", pipeline.BULK_MIN_ROWS - 1)
     assert not pipeline._is_bulk(conn, "updates", 10 * pipeline.BULK_MIN_ROWS)
+    load_file(conn, "incidents", _file(tmp_path, uid, grid_point, n=3))
     with conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM event")
         held = cur.fetchone()[0]
-    big = max(held, pipeline.BULK_MIN_ROWS)
-    assert pipeline._is_bulk(conn, "incidents", big)
+    assert pipeline._is_bulk(conn, "incidents", max(held, pipeline.BULK_MIN_ROWS))
+    monkeypatch.setattr(pipeline, "BULK_MIN_ROWS", 1)
+    assert pipeline._is_bulk(conn, "incidents", held)
+    assert not pipeline._is_bulk(conn, "incidents", held - 1)  # the table holds more
 
 
 def test_busy_table_keeps_its_indexes(conn: Any, database_url: str) -> None:
