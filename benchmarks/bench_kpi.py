@@ -11,11 +11,15 @@ window (same definitions, no roll-ups); the measured path is ``dashboard.kpi.uni
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -155,7 +159,7 @@ def refresh_rollups(conn: db.Connection) -> None:
     with conn.cursor() as cur:
         cur.execute("SELECT refresh_kpi_rollup(array_agg(s), array_agg(d)) FROM ("
                     " SELECT DISTINCT coalesce(left(grid_code, 9), '') AS s,"
-                    " (reported_at AT TIME ZONE 'UTC')::date AS d FROM event) k")
+                    " (reported_at AT TIME ZONE kpi_tz())::date AS d FROM event) k")
     conn.commit()
 
 
@@ -178,12 +182,88 @@ def timed(fn, repeat: int) -> tuple[float, float, object]:  # type: ignore[no-un
     return statistics.median(times), min(times), result
 
 
+def agree(fast: dict, base: dict) -> bool:
+    """Same KPIs: counts and flags exactly, sums of floats to 1e-9 (summation order)."""
+    for key, want in base.items():
+        got = fast.get(key)
+        if isinstance(want, float) and isinstance(got, float):
+            if not math.isclose(got, want, rel_tol=1e-9):
+                return False
+        elif got != want:
+            return False
+    return True
+
+
+@dataclass
+class Case:
+    """One timed request: the measured path and its baseline from `event`."""
+
+    name: str
+    label: str
+    fast: Callable[[], Any]
+    base: Callable[[], Any]
+    goal: str = ""
+
+
+def cases(conn: db.Connection, end: datetime) -> list[Case]:
+    """City 30 days (the goal), its 8 districts, one district, one street, city 7 days."""
+    from dashboard import kpi
+
+    month, week = end - timedelta(days=30), end - timedelta(days=7)
+    district, street = DISTRICTS[0], DISTRICTS[0] + "001"
+
+    def kids_base() -> list:
+        unit = kpi.resolve_unit(conn, None)
+        by = kpi._direct(conn, unit, 6, month, end, None)
+        return [by.get(d) for d in DISTRICTS]
+
+    def kids_fast() -> list:
+        by = {c["unit"]: c["kpis"] for c in kpi.children_kpis(conn, None, month, end)}
+        return [by.get(d) for d in DISTRICTS]
+
+    return [
+        Case("kpi_city_30d", "city, 30 days (unit_kpis)",
+             lambda: kpi.unit_kpis(conn, None, month, end),
+             lambda: kpi.baseline_kpis(conn, None, month, end), "<200"),
+        Case("kpi_children_30d", "8 districts, 30 days (children_kpis)", kids_fast, kids_base),
+        Case("kpi_district_30d", f"district {district}, 30 days",
+             lambda: kpi.unit_kpis(conn, district, month, end),
+             lambda: kpi.baseline_kpis(conn, district, month, end)),
+        Case("kpi_street_30d", f"street {street}, 30 days",
+             lambda: kpi.unit_kpis(conn, street, month, end),
+             lambda: kpi.baseline_kpis(conn, street, month, end)),
+        Case("kpi_city_7d", "city, 7 days",
+             lambda: kpi.unit_kpis(conn, None, week, end),
+             lambda: kpi.baseline_kpis(conn, None, week, end)),
+    ]
+
+
+def run_case(c: Case, repeat: int, base_repeat: int) -> bool:
+    """Time one case against its baseline; print a line and RESULT lines; True if they agree."""
+    base_ms, base_min, base = timed(c.base, base_repeat)
+    fast_ms, fast_min, fast = timed(c.fast, repeat)
+    if isinstance(base, list):
+        ok = all(b is not None and f is not None and agree(f, b) for f, b in zip(fast, base,
+                                                                              strict=True))
+    else:
+        ok = agree(fast, base)  # type: ignore[arg-type]
+    load = Path("/proc/loadavg").read_text().split()[0]
+    print(f"  {c.label:40s} {fast_ms:8.1f} ms (best {fast_min:.1f})  baseline {base_ms:8.1f} ms"
+          f" (best {base_min:.1f})  ratio {base_ms / fast_ms:5.1f}x  agree {ok}  load {load}")
+    goal = f" goal={c.goal}" if c.goal else ""
+    print(f"RESULT {c.name}_warm_ms={fast_ms:.1f} ms{goal} baseline={base_ms:.1f}"
+          f" ratio={base_ms / fast_ms:.1f}")
+    print(f"RESULT {c.name}_agree={int(ok)} count goal=1")
+    return ok
+
+
 def main() -> int:
     """Generate (once), then time KPIs vs the raw-aggregate baseline."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--grids", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--base-repeat", type=int, default=3)
     parser.add_argument("--generate-only", action="store_true")
     parser.add_argument("--database", default=None, help=f"Database name (default {DB_NAME}).")
     args = parser.parse_args()
@@ -192,28 +272,20 @@ def main() -> int:
     ensure_database(args.events, args.grids)
     if args.generate_only:
         return 0
-    from dashboard import kpi
-
     conn = db.connect(bench_url(), timeout_ms=0)
     conn.autocommit = True
     end = datetime.now(get_settings().tz).replace(minute=0, second=0, microsecond=0)
-    start = end - timedelta(days=30)
-    base_ms, base_min, base = timed(lambda: kpi.baseline_kpis(conn, None, start, end),
-                                    args.repeat)
-    fast_ms, fast_min, fast = timed(lambda: kpi.unit_kpis(conn, None, start, end), args.repeat)
-    kids_ms, kids_min, _ = timed(lambda: kpi.children_kpis(conn, None, start, end), args.repeat)
-    load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
-    agree = all(fast[k] == base[k] for k in ("received", "closed", "median_handling_hours"))
-    print(f"city-wide 30-day KPIs, {args.grids:,} grids, {args.events:,} events "
-          f"({fast['received']:,} cases in window)")
-    print(f"  (median of {args.repeat} warm runs, best in brackets; load average {load})")
-    print(f"  baseline (direct aggregate over event): {base_ms:8.1f} ms ({base_min:.1f})")
-    print(f"  unit_kpis (roll-ups + open state):      {fast_ms:8.1f} ms ({fast_min:.1f})  "
-          f"ratio {base_ms / fast_ms:.1f}x  goal < 200 ms: {'yes' if fast_ms < 200 else 'NO'}")
-    print(f"  children_kpis (8 districts):            {kids_ms:8.1f} ms ({kids_min:.1f})")
-    print(f"  results agree with baseline: {agree}")
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM event WHERE reported_at >= %s AND reported_at < %s",
+                    (end - timedelta(days=30), end))
+        in_window = cur.fetchone()[0]
+    load = Path("/proc/loadavg").read_text().split()[0]
+    print(f"KPIs at {args.grids:,} grids, {args.events:,} events ({in_window:,} cases in the"
+          f" city's 30 days up to {end:%Y-%m-%d %H:%M}); median of {args.repeat} warm runs"
+          f" (baseline: {args.base_repeat}), load average before: {load}")
+    ok = all([run_case(c, args.repeat, args.base_repeat) for c in cases(conn, end)])
     conn.close()
-    return 0 if agree else 1
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -288,10 +288,21 @@ def _from_rollups(conn: Any, unit: Unit, key_len: int | None, start: datetime, e
     """KPIs by key from the roll-ups + raw partial hours; None when the roll-ups cannot answer
     (no whole hour in the window, or this transaction's own changes not yet rolled up)."""
     state = _rows(conn, sql("kpi_state"), {})[0]
-    sp = _spans(start, end, ZoneInfo(state["tz"]))
-    if sp is None or state["dirty"]:
-        return None
-    q = _rollup_query(unit, key_len, filters, sp, end)
+    try:
+        sp = _spans(start, end, ZoneInfo(state["tz"]))
+        if sp is None or state["dirty"]:
+            return None
+        return _rollup_kpis(conn, _rollup_query(unit, key_len, filters, sp, end), sp, state)
+    finally:
+        if conn.get_transaction_status() != psycopg2.extensions.TRANSACTION_STATUS_INERROR:
+            with conn.cursor() as cur:
+                cur.execute("SELECT set_config('max_parallel_workers_per_gather', %s, false)",
+                            (state["parallel"],))
+
+
+def _rollup_kpis(conn: Any, q: _RollupQuery, sp: Spans,
+                 state: Mapping[str, Any]) -> dict[Any, dict[str, Any]] | None:
+    start, end = sp.start, sp.end
     counts: dict[Any, dict[str, Any]] = defaultdict(dict)
     buckets: dict[Any, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     _add(counts, _rows(conn, q.fmt("kpi_rollup"), q.params))
@@ -306,10 +317,9 @@ def _from_rollups(conn: Any, unit: Unit, key_len: int | None, start: datetime, e
             buckets[r["key"]][r["bucket"]] -= r["closed"]
     if sp.start < sp.h1 or sp.h2 < sp.end:
         _add(counts, _rows(conn, q.fmt("kpi_edges"), {**q.params, "hi1": sp.h1, "lo2": sp.h2}))
-    at = min(state["now"], end)
+    at, tz = min(state["now"], end), ZoneInfo(state["tz"])
     _add(counts, _rows(conn, q.fmt("kpi_open_rollup"), {
-        **q.params, "at": at, "m": _midnight(at, ZoneInfo(state["tz"])),
-        "at_day": at.astimezone(ZoneInfo(state["tz"])).date()}))
+        **q.params, "at": at, "m": _midnight(at, tz), "at_day": at.astimezone(tz).date()}))
     medians = _exact_medians(conn, q.key, q.where, q.params, start, end, buckets)
     if medians is None:
         return None

@@ -1,6 +1,7 @@
 -- Closed cases per handling-time bucket, by {dkey}: whole local days [day_from, day_to) from
 -- kpi_district_hist, plus the closed cases reported at the window's edges [lo1, hi1) and
--- [lo2, hi2) counted index-only on event_closed_bucket (one descent per bucket number).
+-- [lo2, hi2) counted index-only on event_closed_bucket (one index descent per bucket number;
+-- one range per branch so each is an index-only scan, not a bitmap OR).
 SELECT key, bucket, sum(n)::bigint AS n
 FROM (
     SELECT {dkey} AS key, bucket, n
@@ -11,7 +12,12 @@ FROM (
     FROM event
     WHERE status = 'closed' AND closed_at < %(to)s
       AND kpi_bucket(extract(epoch FROM closed_at - reported_at)) = ANY(%(buckets)s::smallint[])
-      AND ((reported_at >= %(lo1)s AND reported_at < %(hi1)s)
-           OR (reported_at >= %(lo2)s AND reported_at < %(hi2)s)) {where}
+      AND reported_at >= %(lo1)s AND reported_at < %(hi1)s {where}
+    UNION ALL
+    SELECT {key}, kpi_bucket(extract(epoch FROM closed_at - reported_at)), 1
+    FROM event
+    WHERE status = 'closed' AND closed_at < %(to)s
+      AND kpi_bucket(extract(epoch FROM closed_at - reported_at)) = ANY(%(buckets)s::smallint[])
+      AND reported_at >= %(lo2)s AND reported_at < %(hi2)s {where}
 ) h
 GROUP BY 1, 2

@@ -5,7 +5,8 @@
 --      before the local day of %(at)s: kpi_district_open (all overdue);
 --   2. the same cases with a deadline from that day's midnight %(m)s to %(at)s + 2 h
 --      (event_open_deadline_cover, index-only);
---   3. open cases reported at the window's edges [lo1, hi1), [lo2, hi2) (event_open_reported);
+--   3. open cases reported at the window's edges [lo1, hi1), [lo2, hi2) (event_open_reported,
+--      index-only);
 --   4. cases of the window closed at or after %(at)s (event_closed_at; none when %(at)s is now).
 SELECT key,
        sum(overdue)::bigint AS overdue_open,
@@ -23,8 +24,12 @@ FROM (
     SELECT {key}, (deadline_at < %(at)s)::int, (deadline_at >= %(at)s)::int
     FROM event
     WHERE status <> 'closed' AND deadline_at < %(at)s + interval '2 hours'
-      AND ((reported_at >= %(lo1)s AND reported_at < %(hi1)s)
-           OR (reported_at >= %(lo2)s AND reported_at < %(hi2)s)) {where}
+      AND reported_at >= %(lo1)s AND reported_at < %(hi1)s {where}
+    UNION ALL
+    SELECT {key}, (deadline_at < %(at)s)::int, (deadline_at >= %(at)s)::int
+    FROM event
+    WHERE status <> 'closed' AND deadline_at < %(at)s + interval '2 hours'
+      AND reported_at >= %(lo2)s AND reported_at < %(hi2)s {where}
     UNION ALL
     SELECT {key}, (deadline_at < %(at)s)::int, (deadline_at >= %(at)s)::int
     FROM event
