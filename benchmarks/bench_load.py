@@ -93,6 +93,23 @@ class Server:
         self.stop()
         raise RuntimeError(f"server did not start; see {log}")
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) its processes used so far: the master and its workers."""
+        pids = [self.proc.pid]
+        try:
+            kids = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
+            pids += [int(p) for p in kids.split()]
+        except OSError:
+            return 0.0
+        total = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+        return total / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         """Stop our server process (SIGTERM to its pid; gunicorn stops its workers)."""
         if self.proc.poll() is None:
@@ -401,8 +418,10 @@ def main() -> int:
           f"cache {args.redis or 'none'}",
           flush=True)
     try:
+        cpu0, t0 = server.cpu_seconds(), time.monotonic()
         s = run_load(server.base, token, units, viewers=args.viewers, duration=args.duration,
                      interval=args.interval, rate=args.rate)
+        s["server_cpu_cores"] = round((server.cpu_seconds() - cpu0) / (time.monotonic() - t0), 2)
     finally:
         server.stop()
     print(f"load average after: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
