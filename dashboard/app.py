@@ -39,11 +39,14 @@ def create_app(settings: Settings | None = None, *, cache_config: dict[str, Any]
         update_title=None,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
-    # plotly.js (4.8 MB) is otherwise requested only after the layout has rendered: start
-    # fetching it with the other bundles so the map can draw as soon as Dash mounts it.
+    # plotly.js (4.8 MB) is otherwise requested and evaluated only after the layout has
+    # rendered. Fetch it with the other bundles and evaluate it right after the renderer has
+    # started, so its evaluation overlaps the layout and routing round trips (dcc.Graph uses
+    # window.Plotly when it is there).
     plotly_js = f"{app.config.requests_pathname_prefix}{PLOTLY_JS}"
     app.index_string = app.index_string.replace("<html>", '<html lang="zh-CN">').replace(
-        "{%css%}", f'<link rel="preload" href="{plotly_js}" as="script">\n        {{%css%}}')
+        "{%css%}", f'<link rel="preload" href="{plotly_js}" as="script">\n        {{%css%}}'
+    ).replace("{%renderer%}", f'{{%renderer%}}\n            <script src="{plotly_js}"></script>')
     app.layout = html.Div([
         dcc.Location(id=ids.URL, refresh="callback-nav"),
         *live.shell_pieces(interval_ms),
