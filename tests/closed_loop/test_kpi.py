@@ -299,5 +299,10 @@ def test_bulk_refresh_gives_the_same_rollups(kconn: Any, march: dict[str, str]) 
                     " LATERAL (SELECT generate_series('2019-02-15'::date, '2019-04-15', '1 day')"
                     "::date AS d) dd")
         assert _rollup_rows(kconn) == rows
+        # Three scattered days (the per-day branch) of every street: the same rows again.
+        cur.execute("SELECT refresh_kpi_rollup(array_agg(s), array_agg(d)) FROM"
+                    " (SELECT DISTINCT street AS s FROM kpi_street_daily) st,"
+                    " unnest('{2019-03-01,2019-03-20,2019-03-31}'::date[]) d")
+        assert _rollup_rows(kconn) == rows
     assert unit_kpis(kconn, None, START, END) == before
     kconn.rollback()
