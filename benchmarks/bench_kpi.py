@@ -3,7 +3,12 @@
 The data set is generated set-based in SQL (generate_series) into its own database
 ``cityscreen_bench_kpi`` on the same server, once; later runs reuse it when it has the
 requested size. The baseline is one direct aggregate over the raw `event` rows of the
-window (same definitions, no roll-ups); the measured path is ``dashboard.kpi.unit_kpis``.
+window (same definitions, no roll-ups); the measured path is ``dashboard.kpi.unit_kpis``
+(``children_kpis`` for the 8 districts). Windows end on the current local hour.
+
+Prints ``RESULT`` lines (benchmarks/report.py): ``kpi_city_30d_warm_ms`` (goal < 200) and the
+8-district, one-district, one-street and city 7-day figures, each with its baseline and
+ratio, and ``*_agree`` = 1 when every KPI equals the baseline's.
 
     python benchmarks/bench_kpi.py [--events 10000000] [--grids 20000] [--repeat 7]
 """

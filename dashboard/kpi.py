@@ -1,12 +1,16 @@
 """Closed-loop KPIs for any admin unit and time window (read side; definitions in docs/KPI.md).
 
 The cohort is the cases *reported* in ``[start, end)``. Cities and districts are answered from
-the daily roll-ups (``kpi_street_daily``, ``kpi_district_hist``) for the whole UTC days inside
-the window plus raw ``event`` rows for the partial days at its edges; the exact median takes a
-second pass over the raw rows of the one or two handling-time buckets that hold it. Streets,
+the roll-ups (geo/sql/033, 034): whole local days from ``kpi_street_daily``, whole hours at the
+window's edges from ``kpi_district_hourly``, raw ``event`` rows only for partial hours; the
+exact median from bucket counts (``kpi_district_hist`` + index-only counts at the edges) and
+one pass over the raw values of the bucket(s) holding it; open-case state from
+``kpi_district_open`` plus the deadlines falling on the day of the window's end. Streets,
 communities, grids and category filters are answered from ``event`` directly (their cohorts
-are small and ``event (grid_code text_pattern_ops, reported_at)`` finds them). Both paths give
-the same numbers; ``baseline_kpis`` is the direct path for any unit (tests, benchmark).
+are small and ``event (grid_code text_pattern_ops, reported_at)`` finds them), and so is any
+request while the caller's own transaction holds roll-up keys not yet recomputed
+(``kpi_dirty``). Both paths give the same numbers; ``baseline_kpis`` is the direct path for
+any unit (tests, benchmark).
 
 Public API (stable — the dashboard calls these):
 ``unit_kpis(conn, unit_code | None, start, end, filters=None) -> dict``,
