@@ -175,7 +175,9 @@ def _spans(start: datetime, end: datetime, tz: ZoneInfo) -> Spans | None:
     if d1 < h1:
         d1 = datetime.combine(d1.date() + timedelta(days=1), dtime(), tz)
     d2 = _midnight(h2, tz)
-    if d1 >= d2:
+    if d1 >= d2 or _hour_floor(d1) != d1 or _hour_floor(d2) != d2:
+        # No whole local day, or a zone whose midnights are not whole UTC hours (+05:30):
+        # the hourly roll-up (UTC hours) answers all of [h1, h2).
         d1 = d2 = h2
     return Spans(start, h1, d1, d2, h2, end)
 
