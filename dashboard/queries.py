@@ -414,8 +414,56 @@ def unit_counts(conn: Connection, unit: Row, start: datetime, end: datetime,
     return row
 
 
+# Open cases with a deadline, per district, reporting day, channel and local deadline day, are
+# kept by the KPI roll-up (kpi_district_open, geo/sql/033-034, zone kpi_rollup_setting.tz).
+# dash_street_open (geo/sql/043) is the same per street, following kpi_district_open's rows.
+# "Overdue now" is then its rows with a deadline before today (local) plus the open cases
+# whose deadline fell today before now (event_open_deadline_cover, index-only); "open" adds
+# the open cases without a deadline. No raw scan of a district's (hundreds of thousands of)
+# open cases. A status or class filter, or roll-up keys this transaction has not yet
+# recomputed (kpi_dirty), read ``event`` instead.
+OPEN_ROLLUP = """
+    WITH z AS (SELECT (now() AT TIME ZONE tz)::date AS d,
+                      ((now() AT TIME ZONE tz)::date)::timestamp AT TIME ZONE tz AS m
+               FROM kpi_rollup_setting LIMIT 1)
+    SELECT (SELECT coalesce(sum(o.n), 0) FROM {table} o WHERE {dwhere})
+           + (SELECT count(*) FROM event e
+              WHERE e.status <> 'closed' AND e.deadline_at IS NULL AND {where}) AS open,
+           (SELECT coalesce(sum(o.n), 0) FROM {table} o
+            WHERE o.deadline_day < (SELECT d FROM z) AND {dwhere})
+           + (SELECT count(*) FROM event e
+              WHERE e.status <> 'closed' AND e.deadline_at >= (SELECT m FROM z)
+                AND e.deadline_at < now() AND {where}) AS overdue
+    WHERE NOT EXISTS (SELECT 1 FROM kpi_dirty)"""
+
+
+OPEN_TABLES = {"city": "kpi_district_open", "district": "kpi_district_open",
+               "street": "dash_street_open"}
+
+
+def _open_rollup_scope(unit: Row, filters: dict[str, str] | None) -> tuple[str, list[Any]]:
+    """WHERE clause on the unit's open roll-up ``o`` (``OPEN_TABLES``)."""
+    clauses, params = ["TRUE"], []
+    if unit["level"] != "city":
+        clauses.append(f"o.{unit['level']} = %s")
+        params.append(_check_code(unit["code"]))
+    if (filters or {}).get("channel") in CHANNELS:
+        clauses.append("o.channel = %s")
+        params.append((filters or {})["channel"])
+    return " AND ".join(clauses), params
+
+
 def open_counts(conn: Connection, unit: Row, filters: dict[str, str] | None = None) -> Row:
     """Cases of the unit open right now, and how many of them are past their deadline."""
+    f = filters or {}
+    if unit["level"] in OPEN_TABLES and rollup_ok(f) and not f.get("major"):
+        dwhere, dparams = _open_rollup_scope(unit, f)
+        where, params = event_scope(unit, None, None, f)
+        row = _one(conn, OPEN_ROLLUP.format(table=OPEN_TABLES[unit["level"]], dwhere=dwhere,
+                                            where=where),
+                   [*dparams, *params, *dparams, *params])
+        if row is not None:
+            return {"open": int(row["open"]), "overdue": int(row["overdue"])}
     where, params = event_scope(unit, None, None, filters)
     row = _one(conn, f"""
         SELECT count(*) AS open,

@@ -438,3 +438,51 @@ def test_street_daily_follows_event_hourly_rewrites(spread: dict[str, Any]) -> N
         cur.execute(check)
         assert cur.fetchone()[0] == 0
         conn.rollback()
+
+
+@pytest.mark.parametrize("filters", [{}, {"channel": "hotline_12345"}])
+def test_open_tiles_from_the_rollup_equal_direct_counts(city: Any,
+                                                        filters: dict[str, str]) -> None:
+    """Street, district and city 在办/超期 read the open roll-ups plus today's deadlines and cases
+    without a deadline: the same numbers as the open cases in ``event`` at the same moment
+    (the roll-up is kept by the loader's refresh_event_hourly, as insert_events calls it)."""
+    district = city.district[0]
+    grids = {g: city.points[g] for g in city.grid if g.startswith(district)}
+    with db.transaction() as conn:
+        # Recent cases (some 4 h deadlines already past).
+        ids = insert_events(conn, grids, 120, now=datetime.now(TZ), seed=11, days=2.0,
+                            prefix=f"o-{uuid.uuid4().hex[:8]}")
+        with conn.cursor() as cur:
+            # One open case due at today's local midnight (overdue, from the raw part) and
+            # one open case of the same street without a deadline.
+            cur.execute("""UPDATE event SET deadline_at = date_trunc('day', now(), %s)
+                           WHERE id = (SELECT max(id) FROM event WHERE id = ANY(%s)
+                                         AND status <> 'closed')
+                           RETURNING grid_code, reported_at""", (TZ.key, ids))
+            g, at = cur.fetchone()
+            street = g[:9]
+            cur.execute("SELECT refresh_event_hourly(ARRAY[%s], ARRAY[%s])", (g, at))
+            cur.execute("""UPDATE event SET deadline_at = NULL WHERE id = (
+                             SELECT min(id) FROM event WHERE id = ANY(%s)
+                               AND status <> 'closed' AND grid_code LIKE %s)
+                           RETURNING grid_code, reported_at""", (ids, street + "%"))
+            g, at = cur.fetchone()
+            cur.execute("SELECT refresh_event_hourly(ARRAY[%s], ARRAY[%s])", (g, at))
+    cond, extra = ("", []) if not filters else (" AND source = %s", [filters["channel"]])
+    with db.transaction("reader") as conn:
+        for code, prefix in ((street, street), (district, district), (city.code, "")):
+            unit = queries.unit_info(conn, code)
+            with conn.cursor() as cur:
+                cur.execute(f"""
+                    SELECT count(*), count(*) FILTER (WHERE deadline_at < now()),
+                           count(*) FILTER (WHERE deadline_at IS NULL),
+                           count(*) FILTER (WHERE deadline_at < now() AND deadline_at >=
+                                            date_trunc('day', now(), %s))
+                    FROM event WHERE status <> 'closed'
+                      AND coalesce(grid_code, '') LIKE %s{cond}""",
+                            [TZ.key, prefix + "%", *extra])
+                n_open, n_overdue, n_nodeadline, n_today = cur.fetchone()
+            assert n_open > n_overdue > 0 and (filters or n_nodeadline >= 1)
+            assert filters or n_today > 0  # the raw part for today's deadlines takes part
+            assert queries.open_counts(conn, unit, filters) == {"open": n_open,
+                                                               "overdue": n_overdue}
