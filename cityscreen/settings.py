@@ -35,6 +35,7 @@ class Settings:
     statement_timeout_ms: int
     ingest_max_bytes: int
     camera_offline_minutes: int
+    version_publish_ms: int = 2000  # screens see a new data_version at most this often (Redis)
     office_hours: tuple[tuple[int, int], ...] = field(default=((540, 720), (780, 1080)))
     tile_url: str | None = None  # raster XYZ tiles under the dashboard maps; None = offline
     tile_crs: str = "wgs84"      # coordinate system the tiles are drawn in (wgs84|gcj02|bd09)
@@ -141,6 +142,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         statement_timeout_ms=_int(env, "CITYSCREEN_STATEMENT_TIMEOUT_MS", 30_000, 0, 86_400_000),
         ingest_max_bytes=_int(env, "CITYSCREEN_INGEST_MAX_BYTES", 20 * 1024 * 1024, 1024, 2**31),
         camera_offline_minutes=_int(env, "CITYSCREEN_CAMERA_OFFLINE_MINUTES", 30, 1, 10_080),
+        version_publish_ms=_int(env, "CITYSCREEN_VERSION_PUBLISH_MS", 2000, 0, 3_600_000),
         office_hours=_office_hours(env),
         tile_url=_tile_url(env),
         tile_crs=_tile_crs(env),

@@ -6,8 +6,8 @@ at once. Two things keep that from becoming one recomputation per screen:
 - **single flight**: the first request that misses a key claims it (an atomic set-if-absent
   lock with an expiry); the others wait for its value instead of running the same queries;
 - **a published version**: with a shared (Redis) cache, the version screens are told about
-  is read from the database at most once per ``PUBLISH_MS`` by all workers together, so the
-  screens move to a new version together instead of one version per batch.
+  is read from the database at most once per ``CITYSCREEN_VERSION_PUBLISH_MS`` by all workers
+  together, so the screens move to a new version together instead of one version per batch.
 
 A cache that fails (Redis down) is bypassed for a while: the screen keeps answering
 straight from the database instead of erroring.
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -38,7 +37,6 @@ LOCK_MS = 30_000  # a claim outlives a worker that died while computing by at mo
 WAIT_S = 10.0  # how long others wait for the claimant before computing themselves
 POLL_S = 0.02  # how often a waiter looks for the value
 # shared caches: the published data version moves at most this often (0: with every batch)
-PUBLISH_MS = int(os.environ.get("CITYSCREEN_VERSION_PUBLISH_MS", "2000"))
 PUBLISHED_KEY = "v:published"
 
 
@@ -182,7 +180,7 @@ def init_cache(server: flask.Flask, settings: Settings, config: dict[str, Any] |
     """Attach the query cache to the Flask server (Redis if ``settings.redis_url``).
 
     Only the Redis cache (shared by the workers) publishes versions at most every
-    ``PUBLISH_MS``; an in-process cache publishes each version as it comes.
+    ``CITYSCREEN_VERSION_PUBLISH_MS``; an in-process cache publishes each version as it comes.
     """
     if config is None:
         if settings.redis_url:
@@ -193,7 +191,7 @@ def init_cache(server: flask.Flask, settings: Settings, config: dict[str, Any] |
             config = {"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": 2000}
     cache = Cache(server, config=config)
     kind = config["CACHE_TYPE"]
-    qc = QueryCache(cache, kind, PUBLISH_MS if kind == "RedisCache" else 0)
+    qc = QueryCache(cache, kind, settings.version_publish_ms if kind == "RedisCache" else 0)
     server.extensions[EXTENSION] = qc
     return qc
 
