@@ -99,7 +99,16 @@ def category_chart(tr: dict[str, Any], theme: str, lang: str) -> go.Figure:
     fig = go.Figure([go.Bar(x=[x["n"] for x in cats], y=names, orientation="h",
                             marker={"color": c["accent"]})])
     fig.update_layout(margin={"l": 90})
+    if not cats:  # e.g. just after midnight with window "today": say so, not bare axes
+        _say_no_data(fig, theme, lang)
     return _chart_layout(fig, theme, t("by_category", lang))
+
+
+def _say_no_data(fig: go.Figure, theme: str, lang: str) -> None:
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.add_annotation(text=t("no_data", lang), showarrow=False, xref="paper", yref="paper",
+                       x=0.5, y=0.5, font={"size": 16, "color": colors(theme)["muted"]})
 
 
 def ranking(rows: list[dict[str, Any]], metric_name: str, lang: str,
