@@ -1,7 +1,7 @@
 """Closed-loop KPIs for any admin unit and time window (read side; definitions in docs/KPI.md).
 
 The cohort is the cases *reported* in ``[start, end)``. Cities and districts are answered from
-the roll-ups (geo/sql/033, 034): whole local days from ``kpi_street_daily``, whole hours at the
+the roll-ups (geo/sql/033): whole local days from ``kpi_street_daily``, whole hours at the
 window's edges from ``kpi_district_hourly``, raw ``event`` rows only for partial hours; the
 exact median from bucket counts (``kpi_district_hist`` + index-only counts at the edges) and
 one pass over the raw values of the bucket(s) holding it; open-case state from

@@ -16,8 +16,8 @@
 --    kpi_district_open (open cases per district, reporting day, channel and deadline day, so
 --    "open overdue" needs raw rows only for deadlines on the day of the window's end).
 -- 4. refresh_kpi_rollup(streets, days) keeps its signature (days are local days now) and
---    computes all roll-ups from ONE pass over the events of the touched days (grouping
---    sets), without materialising the events in a temporary table.
+--    computes all roll-ups from one read of the events of the touched days (two grouped
+--    aggregations, below), without materialising the events in a temporary table.
 
 CREATE TABLE kpi_rollup_setting (
     only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
@@ -64,8 +64,29 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT tz FROM kpi_rollup_setting $$;
 -- One row per transaction with dirty keys; inserting it queues the deferred recompute.
 CREATE TABLE kpi_pending (xid xid8 PRIMARY KEY);
 
+-- kpi_bucket: the same values as 030's, but no longer STRICT, so the planner inlines it (a
+-- STRICT SQL function around a CASE is called through the SQL-function executor for every
+-- row: half of a bulk refresh). NULL still gives NULL. Index expressions are inlined the same
+-- way, so event_closed_bucket keeps matching (checked: index-only scan as before).
+CREATE OR REPLACE FUNCTION kpi_bucket(seconds numeric) RETURNS smallint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN seconds IS NULL THEN NULL
+                WHEN seconds < 60 THEN 0
+                ELSE least(32000, 1 + floor(4 * ln(seconds::float8 / 60) / ln(2)))::smallint END
+$$;
+
+-- refresh_kpi_rollup reads each touched day once: adjacent days as one range with constant
+-- bounds (a per-(district, day) semi-join made the planner scan each day once per district:
+-- 30 days of keys took 130 s), all of a day's events grouped (~30k a day at 10M a year) and
+-- only the touched keys' groups written. It runs with jit off (2.6 s of JIT for a 55k-row
+-- refresh), 64 MB work_mem and sorts off (the planner guesses millions of groups, there are
+-- thousands). The events are read once into a CTE, then grouped twice: (a) by street-day and
+-- district-hour with all the counts, (b) by district-day-bucket and district-day-deadline-day
+-- with a plain count over only the closed or open-with-deadline rows (one hash aggregation
+-- with four grouping sets computed all ten aggregates for every set: twice as slow).
+-- Measured on 10M events: 30 days of keys 4.0 s, a two-day live refresh 207 ms.
 CREATE OR REPLACE FUNCTION refresh_kpi_rollup(streets text[], days date[]) RETURNS integer
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET work_mem = '64MB' SET jit = off SET enable_sort = off AS $$
 DECLARE
     tz text := kpi_tz();
     n_days integer;
@@ -101,23 +122,29 @@ BEGIN
     USING (SELECT DISTINCT left(street, 6) AS district, day FROM kpi_keys) keys
     WHERE h.district = keys.district AND h.day = keys.day;
 
-    IF n_days > 31 THEN
-        -- Bulk: one range scan over the events of the whole day range.
+    IF n_days > 31 OR hi - lo <= interval '1 day' * 2 * n_days THEN
+        -- Bulk, or days mostly adjacent (live batches): one range scan over the day range
+        -- (the planner estimates constant bounds well).
         source_rows := format(
-            'SELECT e.*, (e.reported_at AT TIME ZONE %L)::date AS day FROM event e'
+            'SELECT e.grid_code, e.source, e.status, e.reported_at, e.closed_at, e.deadline_at,'
+            ' e.reopened_count, e.extended_count, e.satisfaction, e.deadline_provisional,'
+            ' (e.reported_at AT TIME ZONE %L)::date AS day FROM event e'
             ' WHERE e.reported_at >= %L AND e.reported_at < %L', tz, lo, hi);
     ELSE
-        -- Live batches: one index range scan per distinct day.
+        -- A few scattered days: one index range scan per distinct day.
         source_rows := format(
-            'SELECT e.*, dd.day FROM (SELECT DISTINCT day FROM kpi_keys) dd'
+            'SELECT e.grid_code, e.source, e.status, e.reported_at, e.closed_at, e.deadline_at,'
+            ' e.reopened_count, e.extended_count, e.satisfaction, e.deadline_provisional, dd.day'
+            ' FROM (SELECT DISTINCT day FROM kpi_keys) dd'
             ' JOIN event e ON e.reported_at >= dd.day::timestamp AT TIME ZONE %1$L'
             ' AND e.reported_at < (dd.day + 1)::timestamp AT TIME ZONE %1$L', tz);
     END IF;
 
-    -- One pass, four grouping sets (GROUPING(street, bucket, hour, deadline_day)):
-    -- 7 = street days, 11 = district histogram, 13 = district hours, 14 = open by deadline day.
+    -- One read of every event of the touched days (no per-key filter on the events), two
+    -- aggregations, then only the touched keys' groups are written. full_agg: g 1 = street
+    -- days, 2 = district hours; count_agg: g 1 = district histogram, 2 = open by deadline day.
     EXECUTE format($q$
-        WITH src AS (
+        WITH src AS MATERIALIZED (
             SELECT coalesce(left(x.grid_code, 9), '') AS street,
                    coalesce(left(x.grid_code, 6), '') AS district,
                    x.day, x.source, x.status = 'closed' AS is_closed,
@@ -128,11 +155,9 @@ BEGIN
                    CASE WHEN x.status <> 'closed'
                         THEN (x.deadline_at AT TIME ZONE %L)::date END AS deadline_day
             FROM (%s) x
-            WHERE (coalesce(left(x.grid_code, 6), ''), x.day)
-                  IN (SELECT DISTINCT left(street, 6), day FROM kpi_keys)
-        ), agg AS MATERIALIZED (
-            SELECT street, district, day, source, bucket, hour, deadline_day,
-                   GROUPING(street, bucket, hour, deadline_day) AS g,
+        ), full_agg AS MATERIALIZED (
+            SELECT street, district, day, source, hour,
+                   GROUPING(street, hour) AS g,
                    count(*) AS n,
                    count(*) FILTER (WHERE is_closed) AS n_closed,
                    count(*) FILTER (WHERE is_closed
@@ -144,34 +169,43 @@ BEGIN
                    count(satisfaction) AS n_rated,
                    count(*) FILTER (WHERE satisfaction >= 4) AS n_satisfied,
                    count(*) FILTER (WHERE deadline_provisional) AS n_provisional
-            FROM (SELECT src.*, CASE WHEN is_closed THEN kpi_bucket(secs) END AS bucket
-                  FROM src) b
-            GROUP BY GROUPING SETS ((street, district, day, source),
-                                    (district, day, source, bucket),
-                                    (district, day, source, hour),
+            FROM src
+            GROUP BY GROUPING SETS ((street, district, day, source), (district, day, source, hour))
+        ), count_agg AS MATERIALIZED (
+            SELECT district, day, source, bucket, deadline_day,
+                   GROUPING(bucket, deadline_day) AS g, count(*) AS n
+            FROM (SELECT district, day, source, deadline_day,
+                         CASE WHEN is_closed THEN kpi_bucket(secs) END AS bucket
+                  FROM src WHERE is_closed OR deadline_day IS NOT NULL) b
+            GROUP BY GROUPING SETS ((district, day, source, bucket),
                                     (district, day, source, deadline_day))
+        ), district_days AS (
+            SELECT DISTINCT left(street, 6) AS district, day FROM kpi_keys
         ), streets AS (
             INSERT INTO kpi_street_daily
             SELECT a.street, a.day, a.source, a.n, a.n_closed, a.n_on_time, a.handling,
                    a.n_reopened, a.n_extended, a.n_rated, a.n_satisfied, a.n_provisional
-            FROM agg a JOIN kpi_keys k ON k.street = a.street AND k.day = a.day
-            WHERE a.g = 7
+            FROM full_agg a JOIN kpi_keys k ON k.street = a.street AND k.day = a.day
+            WHERE a.g = 1
             RETURNING 1
         ), hist AS (
             INSERT INTO kpi_district_hist
-            SELECT district, day, source, bucket, n FROM agg
-            WHERE g = 11 AND bucket IS NOT NULL
+            SELECT a.district, a.day, a.source, a.bucket, a.n
+            FROM count_agg a JOIN district_days k ON k.district = a.district AND k.day = a.day
+            WHERE a.g = 1 AND a.bucket IS NOT NULL
             RETURNING 1
         ), hours AS (
             INSERT INTO kpi_district_hourly
-            SELECT district, day, hour, source, n, n_closed, n_on_time, handling,
-                   n_reopened, n_extended, n_rated, n_satisfied, n_provisional
-            FROM agg WHERE g = 13
+            SELECT a.district, a.day, a.hour, a.source, a.n, a.n_closed, a.n_on_time, a.handling,
+                   a.n_reopened, a.n_extended, a.n_rated, a.n_satisfied, a.n_provisional
+            FROM full_agg a JOIN district_days k ON k.district = a.district AND k.day = a.day
+            WHERE a.g = 2
             RETURNING 1
         ), opened AS (
             INSERT INTO kpi_district_open
-            SELECT district, day, source, deadline_day, n FROM agg
-            WHERE g = 14 AND deadline_day IS NOT NULL
+            SELECT a.district, a.day, a.source, a.deadline_day, a.n
+            FROM count_agg a JOIN district_days k ON k.district = a.district AND k.day = a.day
+            WHERE a.g = 2 AND a.deadline_day IS NOT NULL
             RETURNING 1
         )
         SELECT (SELECT count(*) FROM streets) + (SELECT count(*) FROM hist)
