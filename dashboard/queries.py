@@ -325,20 +325,20 @@ def children_values(conn: Connection, unit: Row, start: datetime, end: datetime,
                  s.closed_on_time
           FROM ({src}) s WHERE s.code <> ''
           UNION ALL
-          -- closed is "closed before the window's end": take back the later closings
-          SELECT left(o.grid_code, {n}), 0, 0, -1,
-                 -(o.deadline_at IS NULL OR o.closed_at <= o.deadline_at)::int
-          FROM event o WHERE o.status = 'closed' AND o.closed_at >= %s
-            AND o.grid_code IS NOT NULL AND {owhere}
-          UNION ALL
           SELECT left(o.grid_code, {n}), 0, 1, 0, 0
           FROM event o WHERE o.status <> 'closed' AND o.deadline_at < least(now(), %s)
             AND o.grid_code IS NOT NULL AND {owhere}
           UNION ALL
-          SELECT left(o.grid_code, {n}), 0, 1, 0, 0
+          -- One pass over the cases closed at or after t = min(now, end): closed means
+          -- "closed before the window's end" (take back the closings at or after end), and
+          -- the ones past their deadline at t were open and overdue then.
+          SELECT left(o.grid_code, {n}), 0, (o.deadline_at < least(now(), %s))::int,
+                 -(o.closed_at >= %s)::int,
+                 -(o.closed_at >= %s AND (o.deadline_at IS NULL
+                                          OR o.closed_at <= o.deadline_at))::int
           FROM event o WHERE o.status = 'closed' AND o.closed_at >= least(now(), %s)
-            AND o.deadline_at < least(now(), %s) AND o.grid_code IS NOT NULL AND {owhere}
-        ) x GROUP BY 1""", [*sparams, end, *oparams, end, *oparams, end, end, *oparams])
+            AND o.grid_code IS NOT NULL AND {owhere}
+        ) x GROUP BY 1""", [*sparams, end, *oparams, end, end, end, end, *oparams])
     for r in rows:
         for k in ("received", "overdue", "closed", "closed_on_time"):
             r[k] = int(r[k])
