@@ -50,7 +50,7 @@ SELECT (ARRAY['grid_worker','hotline_12345','video_ai'])[1 + n %% 3], 'bd' || n,
        ST_SetSRID(ST_MakePoint(g.x + (random() - 0.5) * 0.0004, g.y + (random() - 0.5) * 0.0004),
                   4326),
        g.code, rep, rep + interval '24 hours',
-       CASE WHEN closed THEN rep + random() * interval '40 hours' END,
+       CASE WHEN closed THEN least(rep + random() * interval '40 hours', now()) END,
        CASE WHEN closed THEN 'closed' ELSE 'dispatched' END, rep,
        CASE WHEN closed AND n %% 3 = 1 THEN 1 + (n %% 5) END
 FROM (SELECT n, floor(power(random(), 2.5) * %(ngrids)s)::int AS gi,

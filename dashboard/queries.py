@@ -415,7 +415,7 @@ def unit_counts(conn: Connection, unit: Row, start: datetime, end: datetime,
 
 
 # Open cases with a deadline, per district, reporting day, channel and local deadline day, are
-# kept by the KPI roll-up (kpi_district_open, geo/sql/033-034, zone kpi_rollup_setting.tz).
+# kept by the KPI roll-up (kpi_district_open, geo/sql/033, zone kpi_rollup_setting.tz).
 # dash_street_open (geo/sql/043) is the same per street, following kpi_district_open's rows.
 # "Overdue now" is then its rows with a deadline before today (local) plus the open cases
 # whose deadline fell today before now (event_open_deadline_cover, index-only); "open" adds
