@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import dash
+import flask
 from dash import dcc, html
 
 from cityscreen.settings import Settings, get_settings
@@ -61,15 +62,30 @@ def create_app(settings: Settings | None = None, *, cache_config: dict[str, Any]
     # exactly one set of its own.
     app._setup_server()
     freeze_startup_heap()
+    app.server.after_request(_freeze_after_warmup)
     return app
 
 
+WARMUP_REQUESTS = 8
+
+
 def freeze_startup_heap() -> None:
-    """Move the objects of the started app (plotly's validators, dash, pandas: ~10^6) out of
+    """Move the objects of the started app (plotly's validators, dash, pandas: ~180k) out of
     the collector's reach. A full collection then walks only what requests made, not them:
     it had cost ~140 ms inside one request in 20 (bench_dashboard's warm outlier)."""
     gc.collect()
     gc.freeze()
+
+
+def _freeze_after_warmup(response: Any) -> Any:
+    """The first requests build what the pages load lazily (their modules, layouts, figure
+    templates: ~30k objects); freeze those too, after each of the first few requests."""
+    cfg = flask.current_app.config
+    n = cfg.get("CITYSCREEN_WARM_REQUESTS", 0)
+    if n < WARMUP_REQUESTS:
+        cfg["CITYSCREEN_WARM_REQUESTS"] = n + 1
+        gc.freeze()
+    return response
 
 
 def server() -> Any:
