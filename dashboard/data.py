@@ -132,7 +132,8 @@ def tiles(r: Reader, unit: Row, state: ViewState, now: datetime) -> dict[str, An
                  minute_end - timedelta(days=1), f)
     hotline = r.run("count_between", queries.count_between, unit, day0, minute_end,
                     {**f, "channel": "hotline_12345"})
-    opened = r.run("open_counts", queries.open_counts, unit, f)
+    opened = r.run("open_counts", queries.open_counts, unit, f,
+                   now.replace(second=0, microsecond=0))
     cams = r.run("camera_status", queries.camera_status, unit)
     kpi = kpi_module()
     if kpi is not None:

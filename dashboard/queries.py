@@ -423,9 +423,10 @@ def unit_counts(conn: Connection, unit: Row, start: datetime, end: datetime,
 # open cases. A status or class filter, or roll-up keys this transaction has not yet
 # recomputed (kpi_dirty), read ``event`` instead.
 OPEN_ROLLUP = """
-    WITH z AS (SELECT (now() AT TIME ZONE tz)::date AS d,
-                      ((now() AT TIME ZONE tz)::date)::timestamp AT TIME ZONE tz AS m
-               FROM kpi_rollup_setting LIMIT 1)
+    WITH z AS (SELECT (t AT TIME ZONE tz)::date AS d,
+                      ((t AT TIME ZONE tz)::date)::timestamp AT TIME ZONE tz AS m, t
+               FROM kpi_rollup_setting, (SELECT coalesce(%s::timestamptz, now()) AS t) n
+               LIMIT 1)
     SELECT (SELECT coalesce(sum(o.n), 0) FROM {table} o WHERE {dwhere})
            + (SELECT count(*) FROM event e
               WHERE e.status <> 'closed' AND e.deadline_at IS NULL AND {where}) AS open,
@@ -433,7 +434,7 @@ OPEN_ROLLUP = """
             WHERE o.deadline_day < (SELECT d FROM z) AND {dwhere})
            + (SELECT count(*) FROM event e
               WHERE e.status <> 'closed' AND e.deadline_at >= (SELECT m FROM z)
-                AND e.deadline_at < now() AND {where}) AS overdue
+                AND e.deadline_at < (SELECT t FROM z) AND {where}) AS overdue
     WHERE NOT EXISTS (SELECT 1 FROM kpi_dirty)"""
 
 
@@ -453,22 +454,26 @@ def _open_rollup_scope(unit: Row, filters: dict[str, str] | None) -> tuple[str, 
     return " AND ".join(clauses), params
 
 
-def open_counts(conn: Connection, unit: Row, filters: dict[str, str] | None = None) -> Row:
-    """Cases of the unit open right now, and how many of them are past their deadline."""
+def open_counts(conn: Connection, unit: Row, filters: dict[str, str] | None = None,
+                at: datetime | None = None) -> Row:
+    """Cases of the unit open right now, and how many of them are past their deadline at
+    ``at`` (default now; the screen passes the minute, so a cached answer still moves as
+    deadlines pass while no new data arrives)."""
     f = filters or {}
     if unit["level"] in OPEN_TABLES and rollup_ok(f) and not f.get("major"):
         dwhere, dparams = _open_rollup_scope(unit, f)
         where, params = event_scope(unit, None, None, f)
         row = _one(conn, OPEN_ROLLUP.format(table=OPEN_TABLES[unit["level"]], dwhere=dwhere,
                                             where=where),
-                   [*dparams, *params, *dparams, *params])
+                   [at, *dparams, *params, *dparams, *params])
         if row is not None:
             return {"open": int(row["open"]), "overdue": int(row["overdue"])}
     where, params = event_scope(unit, None, None, filters)
     row = _one(conn, f"""
         SELECT count(*) AS open,
-               count(*) FILTER (WHERE e.deadline_at < now()) AS overdue
-        FROM event e WHERE e.status <> 'closed' AND {where}""", params)
+               count(*) FILTER (WHERE e.deadline_at < coalesce(%s::timestamptz, now()))
+                   AS overdue
+        FROM event e WHERE e.status <> 'closed' AND {where}""", [at, *params])
     assert row is not None
     return row
 

@@ -486,3 +486,28 @@ def test_open_tiles_from_the_rollup_equal_direct_counts(city: Any,
             assert filters or n_today > 0  # the raw part for today's deadlines takes part
             assert queries.open_counts(conn, unit, filters) == {"open": n_open,
                                                                "overdue": n_overdue}
+
+
+@pytest.mark.parametrize("filters", [{}, {"major": "01"}])
+def test_overdue_moves_with_the_moment_asked_for(city: Any, filters: dict[str, str]) -> None:
+    """The tiles ask for 超期 at the current minute (part of the cache key), so the count grows
+    as deadlines pass even when no batch arrives; roll-up and raw paths agree with ``event``."""
+    district = city.district[0]
+    grids = {g: city.points[g] for g in city.grid if g.startswith(district)}
+    with db.transaction() as conn:
+        insert_events(conn, grids, 120, now=datetime.now(TZ), seed=12, days=2.0,
+                      prefix=f"m-{uuid.uuid4().hex[:8]}")
+    later = datetime.now(TZ).replace(second=0, microsecond=0) + timedelta(days=2, hours=3)
+    cond, extra = ("", []) if not filters else (" AND major = %s", [filters["major"]])
+    with db.transaction("reader") as conn:
+        unit = queries.unit_info(conn, district)
+        with conn.cursor() as cur:
+            cur.execute(f"""SELECT count(*) FILTER (WHERE deadline_at < now()),
+                                   count(*) FILTER (WHERE deadline_at < %s)
+                            FROM event WHERE status <> 'closed'
+                              AND coalesce(grid_code, '') LIKE %s{cond}""",
+                        [later, district + "%", *extra])
+            n_now, n_later = cur.fetchone()
+        assert n_later > n_now
+        assert queries.open_counts(conn, unit, filters)["overdue"] == n_now
+        assert queries.open_counts(conn, unit, filters, later)["overdue"] == n_later
