@@ -57,6 +57,12 @@ def z_list(units: list[dict[str, Any]], values: dict[str, float | None]) -> list
     return [values.get(u["code"]) for u in units]
 
 
+def z_max(z: list[float | None]) -> float:
+    """Top of the colour scale: the largest value, at least 1 (a window with no case yet,
+    e.g. 'today' just after midnight, would otherwise get a meaningless -0.5…0.5 bar)."""
+    return max([1.0, *(v for v in z if v is not None)])
+
+
 def hover_texts(units: list[dict[str, Any]], values: dict[str, float | None]) -> list[str]:
     """Hover text per unit: name and value."""
     out = []
@@ -98,6 +104,7 @@ def map_figure(code: str, units: list[dict[str, Any]], values: dict[str, float |
     hx, hy = heat_xy(heat or [])
     cx, cy, cc = camera_xy(cameras or [])
     show_labels = len(units) <= MAX_LABELS
+    z = z_list(units, values)
     fig = go.Figure([
         go.Choroplethmap(
             geojson=geojson, featureidkey="id", locations=codes, z=[0] * len(codes),
@@ -105,8 +112,8 @@ def map_figure(code: str, units: list[dict[str, Any]], values: dict[str, float |
             marker={"line": {"color": c["border"], "width": 1.2}, "opacity": 0.55},
             hoverinfo="skip", name="outline"),
         go.Choroplethmap(
-            geojson=geojson, featureidkey="id", locations=codes, z=z_list(units, values),
-            colorscale=c["scale"], zmin=0,
+            geojson=geojson, featureidkey="id", locations=codes, z=z,
+            colorscale=c["scale"], zmin=0, zmax=z_max(z),
             marker={"line": {"color": c["border"], "width": 1.2}, "opacity": 0.78},
             text=hover_texts(units, values), hoverinfo="text", customdata=codes,
             colorbar={"title": {"text": metric_label(metric, lang)}, "thickness": 12,

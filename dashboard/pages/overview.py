@@ -163,7 +163,9 @@ def map_patch(vals: dict[str, Any], state: ViewState) -> Patch:
     """Values-only update of the map: z and hover text, heat points, camera colours."""
     units = vals["units"]
     fig = Patch()
-    fig["data"][mf.VALUES]["z"] = mf.z_list(units, vals["values"])
+    z = mf.z_list(units, vals["values"])
+    fig["data"][mf.VALUES]["z"] = z
+    fig["data"][mf.VALUES]["zmax"] = mf.z_max(z)
     fig["data"][mf.VALUES]["text"] = mf.hover_texts(units, vals["values"])
     if vals["heat"]:
         hx, hy = mf.heat_xy(vals["heat"])

@@ -121,6 +121,9 @@ def test_gcj02_patch_and_geometry_route(dash_city: dict[str, Any], app: Any,
     assert cams, "the fixture's cameras lie in the city"
     moved = {op["location"][-1]: op["params"]["value"] for op in patch["operations"]
              if op["location"][:2] == ["data", 3]}
+    values = {op["location"][-1]: op["params"]["value"] for op in patch["operations"]
+              if op["location"][:2] == ["data", 1]}
+    assert values["zmax"] == max([1, *(v for v in values["z"] if v is not None)])
     assert moved["lon"][0] == pytest.approx(
         convert(cams[0]["lon"], cams[0]["lat"], "wgs84", "gcj02")[0], abs=1e-6)
     client = app.server.test_client()

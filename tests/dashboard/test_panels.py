@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dashboard.components import map_figure as mf
 from dashboard.components import panels
 
 
@@ -22,3 +23,8 @@ def test_category_chart_with_cases_draws_bars_only() -> None:
     fig = panels.category_chart(tr, "wall", "zh")
     assert _annotations(fig) == []
     assert list(fig.data[0].x) == [5, 12] and list(fig.data[0].y) == ["街面秩序", "市容环境"]
+
+
+def test_choropleth_scale_top_is_the_largest_value_at_least_one() -> None:
+    assert mf.z_max([0, 0, None]) == 1.0  # no case yet: 0…1, not Plotly's -0.5…0.5
+    assert mf.z_max([3, None, 17.5]) == 17.5
