@@ -1,7 +1,7 @@
 -- Dashboard: open cases with a deadline per STREET, reporting day, channel and local deadline
 -- day, so the street view's 在办/超期 tiles read a few hundred rows instead of the street's
 -- (up to ~170k at 10M cases) open cases. The district/city tiles read kpi_district_open
--- (geo/sql/033-034) directly; this is the same roll-up one level down, and it follows it:
+-- (geo/sql/033) directly; this is the same roll-up one level down, and it follows it:
 -- whenever refresh_kpi_rollup rewrites the kpi_district_open rows of a (district, day), the
 -- statement triggers below drop the street rows of that (district, day) and recompute the
 -- ones it gets back from `event` (open cases of that local day: event_open_reported). So it
