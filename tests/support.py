@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import socket
+import sys
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
 
 import psycopg2.extensions
 
@@ -73,3 +77,14 @@ def connection(url: str) -> Iterator[psycopg2.extensions.connection]:
         if conn.closed == 0:
             conn.rollback()
             conn.close()
+
+
+def benchmark_module(name: str) -> ModuleType:
+    """``benchmarks/<name>.py`` imported by path (benchmarks are scripts, not a package)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module

@@ -7,28 +7,19 @@ latencies are printed, not asserted (no wall-clock limits in tests).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from cityscreen import db
 from tests.proof.conftest import TOKEN, clean_env
-from tests.support import free_port
-
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_load.py"
+from tests.support import benchmark_module, free_port
 
 
 def _bench() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_load", BENCH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_load"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("bench_load")
 
 
 def test_viewers_during_live_ingest_see_every_batch_without_errors(

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from typing import Any
 
-REPORT = Path(__file__).resolve().parents[2] / "benchmarks" / "report.py"
+from tests.support import benchmark_module
 
 
 def _report() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_report", REPORT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_report"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("report")
 
 
 def test_result_lines_are_parsed_and_judged_against_their_goals() -> None:
