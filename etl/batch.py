@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from etl.load import render
 
 
 @dataclass
@@ -76,20 +77,14 @@ def record_rejects(conn: Any, batch_id: int, rejects: Sequence[tuple[int, str, s
     """COPY ``(line_no, raw, reason)`` rows into ``etl_reject`` for the batch."""
     if not rejects:
         return
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
     # Several rejects may share a line (a JSON array on one line); keep the first.
-    seen: set[int] = set()
+    first: dict[int, tuple[Any, ...]] = {}
     for line_no, raw, reason in rejects:
-        if line_no in seen:
-            continue
-        seen.add(line_no)
-        writer.writerow((batch_id, line_no, _no_nul(raw), _no_nul(reason)))
-    buf.seek(0)
+        first.setdefault(line_no, (batch_id, line_no, _no_nul(raw), _no_nul(reason)))
+    text, _ = render(first.values())
     with conn.cursor() as cur:
-        cur.copy_expert(
-            "COPY etl_reject (batch_id, line_no, raw, reason) FROM STDIN WITH (FORMAT csv)", buf
-        )
+        cur.copy_expert("COPY etl_reject (batch_id, line_no, raw, reason) FROM STDIN"
+                        " WITH (FORMAT csv)", io.StringIO(text))
 
 
 def bump_data_version(conn: Any, batch_id: int | None) -> int:

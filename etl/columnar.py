@@ -10,8 +10,6 @@ reason. A chunk with a case id twice (the newest row wins) is left to the per-ro
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +20,7 @@ import pandas as pd
 from etl import incidents
 from etl import validate as v
 from etl.lifecycle import STATES
+from etl.load import render
 from etl.reader import Record
 
 # The time forms handled here; anything else (fractions, no seconds, odd offsets) is per-row.
@@ -189,9 +188,8 @@ def _csv(columns: dict[str, Any], n: int) -> tuple[str, int]:
     """Columns (arrays, or one value for all rows; None = NULL) as COPY CSV text, row count."""
     lists = [np.asarray(c).tolist() if isinstance(c, np.ndarray) else [c] * n
              for c in columns.values()]
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(zip(*lists, strict=True))
-    return buf.getvalue(), n
+    text, _ = render(zip(*lists, strict=True))
+    return text, n
 
 
 __all__ = ["Chunk", "split_incidents"]

@@ -175,9 +175,14 @@ def _exec(cur: Any, name: str, sql: str, params: Any = None) -> None:
 
 
 def render(rows: Iterable[Sequence[Any]]) -> tuple[str, int]:
-    """Rows (Python values; None = NULL) as COPY CSV text, and how many there are."""
+    """Rows (Python values; None = NULL) as COPY CSV text, and how many there are.
+
+    Lines end in CRLF: the csv module quotes only fields holding a character of its line
+    terminator, so with a bare LF a lone CR in a description went out unquoted and COPY took
+    it for the end of the row (the whole batch failed; found by the full fuzzing run).
+    """
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = csv.writer(buf, lineterminator="\r\n")
     n = 0
     for row in rows:
         writer.writerow(row)

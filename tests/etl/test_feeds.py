@@ -226,3 +226,17 @@ def test_redrawn_grids_are_seen_by_the_next_batch(conn: Any, uid: str, grid_poin
     s = load_records(conn, "incidents", [{**row, "event_id": f"{uid}-2"}])
     assert (s.loaded, s.rejected) == (0, 1)
     assert "outside the city" in s.rejects[0][1]
+
+
+def test_bare_carriage_returns_in_text_load_and_reject_intact(conn: Any, uid: str,
+                                                              grid_point: Any) -> None:
+    """A lone CR inside a field went into the COPY text unquoted and ended the row early."""
+    lon, lat, _ = grid_point(4)
+    good = {"event_id": f"{uid}-cr", "reported_at": "2026-11-20T08:00:00+08:00",
+            "category": "0101", "lon": lon, "lat": lat, "description": "井盖\r缺失\r\n两处"}
+    s = load_records(conn, "incidents", [good, "0\r0"], source_name="test")
+    assert (s.loaded, s.rejected) == (1, 1)
+    with conn.cursor() as cur:
+        cur.execute("SELECT description FROM event WHERE source_id = %s", (f"{uid}-cr",))
+        assert cur.fetchone()[0] == "井盖\r缺失\r\n两处"
+    assert 2 in rejects_of(conn, s.batch_id)
