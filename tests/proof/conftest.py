@@ -17,6 +17,15 @@ from cityscreen.settings import get_settings
 from tests.support import free_port, wait_http
 
 TOKEN = "proof-ingest-token-5f3c9a"
+# ``make test`` runs the short, bounded forms; ``benchmarks/bench_proof.py`` (``make bench``)
+# runs the same tests with CITYSCREEN_PROOF=full: more fuzz examples, more events through
+# the PostgreSQL restart.
+FULL = os.environ.get("CITYSCREEN_PROOF") == "full"
+
+
+def scale(short: int, full: int) -> int:
+    """``short`` in ``make test``, ``full`` in the full form."""
+    return full if FULL else short
 DB_PASSWORD = "Pr00f-db-pw-81d2"  # trust auth ignores it; it must never reach a log
 
 

@@ -26,7 +26,7 @@ import pytest
 
 from cityscreen import db, pgcluster
 from cityscreen.settings import load_settings
-from tests.proof.conftest import TOKEN, Served, clean_env, store_data
+from tests.proof.conftest import TOKEN, Served, clean_env, scale, store_data
 from tests.support import free_port
 
 
@@ -83,7 +83,7 @@ def test_postgres_restart_loses_no_ingested_event_and_health_recovers(
     grid = city.grid[0]
     lon, lat = city.points[grid]
     prefix = f"PRF-PG-{uuid.uuid4().hex[:6]}"
-    n_events = 40
+    n_events = scale(40, 400)
     sent: list[str] = []
     retries = [0]
     health: list[tuple[float, int]] = []

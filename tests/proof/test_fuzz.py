@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from etl import pipeline
+from tests.proof.conftest import scale
 
 FIELDS = {
     "incidents": ["event_id", "reported_at", "category", "lon", "lat", "crs", "description",
@@ -28,7 +29,7 @@ FIELDS = {
 }
 EXT = {"incidents": ("csv", "jsonl"), "hotline": ("jsonl", "json"), "cameras": ("csv", "jsonl"),
        "updates": ("csv", "jsonl"), "alerts": ("jsonl",)}
-FUZZ = settings(max_examples=12, deadline=None, derandomize=True, database=None,
+FUZZ = settings(max_examples=scale(12, 300), deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])
 
