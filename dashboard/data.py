@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -27,6 +28,7 @@ from dashboard.state import ViewState, window_bounds
 Row = dict[str, Any]
 
 # What a request may meet when the database goes away: keep the last data and say so.
+log = logging.getLogger("cityscreen.dashboard")
 DB_ERRORS = (db.DatabaseError, psycopg2.Error)
 
 
@@ -214,13 +216,19 @@ def overview_values(r: Reader, unit: Row, state: ViewState, now: datetime,
     return out
 
 
-def cached_view(name: str, key: Any, build: Callable[[Any], Any]) -> Any:
-    """A rendered view through the query cache, keyed by (key, minute, data_version)."""
-    with Reader() as r:
-        version = r.version
-    minute = now_local().strftime("%Y%m%d%H%M")
-    return query_cache().get_or_compute(f"view:{name}", (key, minute), version,
-                                        lambda: build(version))
+def cached_view(name: str, key: Any, build: Callable[[Any], Any],
+                unavailable: Callable[[str], Any]) -> Any:
+    """A rendered view through the query cache, keyed by (key, minute, data_version); when
+    the database cannot be reached, ``unavailable(first line of the error)`` instead."""
+    try:
+        with Reader() as r:
+            version = r.version
+        minute = now_local().strftime("%Y%m%d%H%M")
+        return query_cache().get_or_compute(f"view:{name}", (key, minute), version,
+                                            lambda: build(version))
+    except DB_ERRORS as exc:
+        log.warning("%s render without database: %s", name, exc)
+        return unavailable(str(exc).strip().splitlines()[0])
 
 
 def overview_model(state: ViewState, now: datetime | None = None, version: Any = None

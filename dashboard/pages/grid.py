@@ -57,12 +57,8 @@ def layout(code: str | None = None, **params: Any) -> html.Div:
     state = parse_state(params)
     if code is not None and not UNIT_CODE.match(code):  # not a code: not found, not a 500
         return render_missing(None, state, None)
-    try:
-        return data.cached_view("grid", (code, state),
-                                lambda version: render(code, state, version))
-    except data.DB_ERRORS as exc:
-        log.warning("grid render without database: %s", exc)
-        return render_missing(code, state, str(exc).strip().splitlines()[0])
+    return data.cached_view("grid", (code, state), lambda version: render(code, state, version),
+                            lambda message: render_missing(code, state, message))
 
 
 def render_missing(code: str | None, state: ViewState, message: str | None) -> html.Div:

@@ -11,7 +11,6 @@ XLSX and the one-page HTML report, served with ``dcc.send_bytes``.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -29,8 +28,6 @@ from dashboard.components.map_figure import geometry_url, view_of
 from dashboard.components.theme import colors, map_style
 from dashboard.i18n import t
 from dashboard.state import ViewState, parse_state, window_bounds
-
-log = logging.getLogger("cityscreen.dashboard")
 
 dash.register_page(__name__, path="/meeting", name="meeting", title="领导会商")
 
@@ -311,11 +308,8 @@ def export_buttons(lang: str) -> html.Div:
 def layout(**params: Any) -> html.Div:
     """The meeting view of the URL's unit and window (cached per data_version)."""
     state = meeting_state(params)
-    try:
-        return data.cached_view("meeting", state, lambda version: render(state, version))
-    except data.DB_ERRORS as exc:
-        log.warning("meeting render without database: %s", exc)
-        return unavailable(state, str(exc).strip().splitlines()[0])
+    return data.cached_view("meeting", state, lambda version: render(state, version),
+                            lambda message: unavailable(state, message))
 
 
 def unavailable(state: ViewState, message: str) -> html.Div:

@@ -65,11 +65,8 @@ def layout(**params: Any) -> html.Div:
     a drill-down somebody else just made costs one version lookup.
     """
     state = parse_state(params)
-    try:
-        return data.cached_view("overview", state, lambda version: render(state, version))
-    except data.DB_ERRORS as exc:
-        log.warning("overview render without database: %s", exc)
-        return unavailable(state, str(exc).strip().splitlines()[0])
+    return data.cached_view("overview", state, lambda version: render(state, version),
+                            lambda message: unavailable(state, message))
 
 
 def render(state: ViewState, version: Any) -> html.Div:
