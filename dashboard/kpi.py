@@ -130,6 +130,19 @@ def _prefix_sql(column: str, prefix: str | None, params: dict[str, Any]) -> str:
     return f" AND {column} LIKE %(pattern)s"
 
 
+def _unit_sql(unit: Unit, params: dict[str, Any]) -> str:
+    """`` AND grid_code …`` selecting the unit's cases on ``event``: a street's or community's
+    own codes (dash_event_grids, geo/sql/045), so the index on (grid_code, reported_at) is
+    bounded by the window too, not only by the prefix; a grid's code; else the prefix."""
+    if unit.prefix is not None and unit.level in ("street", "community"):
+        params["unit_code"] = unit.prefix
+        return " AND grid_code = ANY(dash_event_grids(%(unit_code)s))"
+    if unit.prefix is not None and unit.level == "grid" and len(unit.prefix) == 15:
+        params["unit_code"] = unit.prefix
+        return " AND grid_code = %(unit_code)s"
+    return _prefix_sql("grid_code", unit.prefix, params)
+
+
 def _check_window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     if start.tzinfo is None or end.tzinfo is None:
         raise KpiError("KPI windows need time-zone-aware datetimes")
@@ -241,7 +254,7 @@ def _direct(conn: Any, unit: Unit, key_len: int | None, start: datetime, end: da
             filters: Mapping[str, Any] | None) -> dict[Any, dict[str, Any]]:
     """KPIs by key straight from ``event``."""
     params: dict[str, Any] = {}
-    where = _prefix_sql("grid_code", unit.prefix, params)
+    where = _unit_sql(unit, params)
     where += _filter_sql(filters, FILTER_COLUMNS, params)
     key = "''::text" if key_len is None else f"left(grid_code, {int(key_len)})"
     counts: dict[Any, dict[str, Any]] = defaultdict(dict)

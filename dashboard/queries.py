@@ -42,20 +42,40 @@ def _check_code(code: str) -> str:
 
 # ------------------------------------------------------------------ scope and filters
 
+# How a unit's cases are matched by grid code. A prefix LIKE on (grid_code, time) indexes bounds
+# only the code, so a street's one-day window walked the street's entries of all time; streets
+# and communities match their own codes instead (dash_event_grids / dash_hourly_grids, geo/sql
+# 045: the distinct codes under the prefix found in the table's index itself, so exactly the
+# rows the LIKE matches), one index descent per code bounded in time too. A grid is its code.
+# Districts keep the LIKE (thousands of codes; their windows are read from the roll-ups).
+GRID_SETS = {"event": "dash_event_grids(%s)", "hourly": "dash_hourly_grids(%s)"}
+
+
+def unit_match(unit: Row, column: str, table: str) -> tuple[str, str]:
+    """SQL matching ``column`` (a grid code of ``table``: event or hourly) to the unit's cases,
+    and its one parameter."""
+    code = _check_code(unit["code"])
+    if unit["level"] == "grid" and len(code) == CODE_LEN["grid"]:
+        return f"{column} = %s", code
+    if unit["level"] in ("street", "community"):
+        return f"{column} = ANY({GRID_SETS[table]})", code
+    return f"{column} LIKE %s", code + "%"
+
 
 def event_scope(unit: Row, start: datetime | None, end: datetime | None,
                 filters: dict[str, str] | None, alias: str = "e") -> tuple[str, list[Any]]:
     """WHERE clause (and its values) for the events of ``unit`` in ``[start, end)`` under filters.
 
-    The city counts every case, located or not; lower levels match grid codes by prefix
-    (the prefix index on ``event.grid_code`` answers that).
+    The city counts every case, located or not; lower levels match their grid codes
+    (``unit_match``; the index on ``event (grid_code, reported_at)`` answers that).
     """
     a = alias
     clauses: list[str] = []
     params: list[Any] = []
     if unit["level"] != "city":
-        clauses.append(f"{a}.grid_code LIKE %s")
-        params.append(_check_code(unit["code"]) + "%")
+        clause, param = unit_match(unit, f"{a}.grid_code", "event")
+        clauses.append(clause)
+        params.append(param)
     if start is not None:
         clauses.append(f"{a}.reported_at >= %s")
         params.append(start)
@@ -113,8 +133,9 @@ def rollup_scope(unit: Row, h0: datetime, h1: datetime, filters: dict[str, str] 
     clauses = [f"{a}.hour >= %s", f"{a}.hour < %s"]
     params: list[Any] = [h0, h1]
     if unit["level"] != "city":
-        clauses.append(f"{a}.grid_code LIKE %s")
-        params.append(_check_code(unit["code"]) + "%")
+        clause, param = unit_match(unit, f"{a}.grid_code", "hourly")
+        clauses.append(clause)
+        params.append(param)
     f = filters or {}
     if f.get("channel") in CHANNELS:
         clauses.append(f"{a}.channel = %s")
@@ -171,17 +192,46 @@ def daily_scope(unit: Row, d0: datetime, d1: datetime, filters: dict[str, str] |
     return " AND ".join(clauses), params
 
 
+# Whole hours of a city or district without a class filter come from the KPI roll-up's
+# district hours (kpi_district_hourly, geo/sql/033: the same counts as event_hourly, per
+# district, hour and channel; ~30 rows an hour for the whole city instead of about one per
+# case). It is recomputed at commit; a transaction that holds keys not yet recomputed
+# (kpi_dirty, only ever the writer's own) reads event_hourly instead, in the same statement.
+DISTRICT_HOURLY = """
+    SELECT k.district, k.hour, NULL::text, k.n_reported, k.n_closed, k.n_closed_on_time
+    FROM kpi_district_hourly k WHERE NOT EXISTS (SELECT 1 FROM kpi_dirty) AND {where}"""
+KPI_DIRTY = "EXISTS (SELECT 1 FROM kpi_dirty)"
+
+
+def district_hourly_scope(unit: Row, h0: datetime, h1: datetime,
+                          filters: dict[str, str] | None) -> tuple[str, list[Any]]:
+    """WHERE clause on ``kpi_district_hourly k`` for a city's or district's hours [h0, h1)."""
+    clauses = ["k.hour >= %s", "k.hour < %s"]
+    params: list[Any] = [h0, h1]
+    if unit["level"] != "city":
+        clauses.append("k.district = %s")
+        params.append(_check_code(unit["code"]))
+    if (filters or {}).get("channel") in CHANNELS:
+        clauses.append("k.channel = %s")
+        params.append((filters or {})["channel"])
+    return " AND ".join(clauses), params
+
+
 def counts_source(unit: Row, start: datetime, end: datetime, filters: dict[str, str] | None,
-                  daily: bool = True) -> tuple[str, list[Any]]:
+                  daily: bool = True, coarse: bool = False) -> tuple[str, list[Any]]:
     """Rows ``(code, t, major, received, closed, closed_on_time)`` that sum to the unit's
     cases reported in ``[start, end)`` (no status filter: see ``rollup_ok``).
 
     ``code`` is a grid code, or a street code on daily rows ('' without a location); ``t`` is
     the reporting time truncated to the row's grain: the local day on daily rows (use them
     only with ``daily`` when buckets are days or coarser, and codes no longer than a street).
+    With ``coarse`` (callers that need neither ``major`` nor codes finer than a district), a
+    city's or district's whole hours may come as district rows with ``major`` NULL.
     """
     h0, h1 = whole_hours(start, end)
     days = whole_days(h0, h1) if daily and unit["level"] in DAILY_LEVELS else None
+    by_district = coarse and unit["level"] in ("city", "district") \
+        and not (filters or {}).get("major")
     ewhere, eparams = edge_scope(unit, start, end, h0, h1, filters)
     parts = [f"""SELECT coalesce(e.grid_code, '') AS code, e.reported_at AS t,
                         coalesce(e.major, left(e.category, 2)) AS major, 1 AS received,
@@ -194,7 +244,13 @@ def counts_source(unit: Row, start: datetime, end: datetime, filters: dict[str, 
                        h.n_closed_on_time FROM event_hourly h WHERE {where}"""
     spans = [(h0, h1)] if days is None else [(h0, days[0]), (days[1], h1)]
     for a, b in spans:
-        if a < b:
+        if a < b and by_district:
+            kwhere, kparams = district_hourly_scope(unit, a, b, filters)
+            rwhere, rparams = rollup_scope(unit, a, b, filters)
+            parts.append(DISTRICT_HOURLY.format(where=kwhere))
+            parts.append(hourly.format(where=f"{KPI_DIRTY} AND {rwhere}"))
+            params += kparams + rparams
+        elif a < b:
             rwhere, rparams = rollup_scope(unit, a, b, filters)
             parts.append(hourly.format(where=rwhere))
             params += rparams
@@ -315,7 +371,8 @@ def children_values(conn: Connection, unit: Row, start: datetime, end: datetime,
     n = CODE_LEN[child]
     if not rollup_ok(filters):
         return _children_values_raw(conn, unit, start, end, filters, n)
-    src, sparams = counts_source(unit, start, end, filters, daily=n <= CODE_LEN["street"])
+    src, sparams = counts_source(unit, start, end, filters, daily=n <= CODE_LEN["street"],
+                                 coarse=n <= CODE_LEN["district"])
     owhere, oparams = event_scope(unit, start, end, filters, "o")
     rows = _rows(conn, f"""
         SELECT code, sum(received)::bigint AS received, sum(overdue)::bigint AS overdue,
@@ -485,7 +542,7 @@ def count_between(conn: Connection, unit: Row, start: datetime, end: datetime,
         where, params = event_scope(unit, start, end, filters)
         row = _one(conn, f"SELECT count(*) AS n FROM event e WHERE {where}", params)
         return int(row["n"]) if row else 0
-    src, params = counts_source(unit, start, end, filters)
+    src, params = counts_source(unit, start, end, filters, coarse=True)
     row = _one(conn, f"SELECT coalesce(sum(s.received), 0) AS n FROM ({src}) s", params)
     return int(row["n"]) if row else 0
 
@@ -512,7 +569,7 @@ def _bucket_counts(conn: Connection, unit: Row, start: datetime, end: datetime,
         return _rows(conn, f"""
             SELECT date_trunc('{field}', e.reported_at) AS t, count(*) AS n
             FROM event e WHERE {where} GROUP BY 1 ORDER BY 1""", params)
-    src, params = counts_source(unit, start, end, filters, daily=field != "hour")
+    src, params = counts_source(unit, start, end, filters, daily=field != "hour", coarse=True)
     rows = _rows(conn, f"""
         SELECT date_trunc('{field}', s.t) AS t, sum(s.received)::bigint AS n
         FROM ({src}) s GROUP BY 1 HAVING sum(s.received) > 0 ORDER BY 1""", params)

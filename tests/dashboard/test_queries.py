@@ -511,3 +511,148 @@ def test_overdue_moves_with_the_moment_asked_for(city: Any, filters: dict[str, s
         assert n_later > n_now
         assert queries.open_counts(conn, unit, filters)["overdue"] == n_now
         assert queries.open_counts(conn, unit, filters, later)["overdue"] == n_later
+
+
+@pytest.fixture(scope="module")
+def stray(city: Any) -> dict[str, Any]:
+    """A street's cases in 2016 (a window nobody else writes into), some of them under grid
+    codes that are no admin unit (a grid since redrawn): the street, community and grid views
+    must count them exactly as a prefix match on ``event`` does."""
+    street = city.street[0]
+    grids = {g: city.points[g] for g in city.grid if g.startswith(street)}
+    point = next(iter(grids.values()))
+    # A code under the street that admin_unit does not know, and one under a known community.
+    community = next(iter(grids))[:12]
+    strays = {street + "990001": point, community + "997": point}
+    t_end = datetime(2016, 5, 4, 21, 0, tzinfo=TZ)
+    with db.transaction() as conn:
+        insert_events(conn, {**grids, **strays}, 300, now=t_end, seed=7, days=2.0,
+                      prefix=f"s-{uuid.uuid4().hex[:8]}")
+    return {"street": street, "community": community, "grid": next(iter(grids)),
+            "strays": strays, "point": point, "grids": grids,
+            "start": t_end - timedelta(days=2, minutes=-11), "end": t_end - timedelta(minutes=7)}
+
+
+def _check_unit_against_event(conn: Any, code: str, start: datetime, end: datetime,
+                              filters: dict[str, str]) -> int:
+    """Every count the street/community/grid views show equals a prefix count on ``event``;
+    returns the number of cases in the window."""
+    from dashboard import kpi
+
+    unit = queries.unit_info(conn, code)
+    cond, extra = "", []
+    if "channel" in filters:
+        cond, extra = " AND source = %s", [filters["channel"]]
+    scope = f"reported_at >= %s AND reported_at < %s AND grid_code LIKE %s{cond}"
+    win = [start, end, code + "%", *extra]
+
+    def rows(sql: str, params: list[Any]) -> list[tuple]:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+
+    (n,), = rows(f"SELECT count(*) FROM event WHERE {scope}", win)
+    assert queries.count_between(conn, unit, start, end, filters) == n
+    hourly = dict(rows(f"""SELECT date_trunc('hour', reported_at), count(*) FROM event
+                           WHERE {scope} GROUP BY 1""", win))
+    assert {r["t"]: r["n"] for r in queries.hourly_counts(conn, unit, start, end,
+                                                          filters)} == hourly
+    cats = dict(rows(f"SELECT major, count(*) FROM event WHERE {scope} GROUP BY 1", win))
+    assert {r["code"]: r["n"] for r in queries.category_counts(conn, unit, start, end,
+                                                               filters)} == cats
+    if unit["level"] != "grid":
+        n_child = queries.CODE_LEN[queries.CHILD_LEVEL[unit["level"]]]
+        want = {c: (rec, closed, overdue) for c, rec, closed, overdue in rows(f"""
+            SELECT left(grid_code, {n_child}), count(*),
+                   count(*) FILTER (WHERE status = 'closed' AND closed_at < %s),
+                   count(*) FILTER (WHERE deadline_at < %s
+                                      AND (status <> 'closed' OR closed_at >= %s))
+            FROM event WHERE {scope} GROUP BY 1""", [end, end, end, *win])}
+        got = {r["code"]: (r["received"], r["closed"], r["overdue"])
+               for r in queries.children_values(conn, unit, start, end, filters)}
+        assert got == want
+    (rated, satisfied), = rows(f"""SELECT count(satisfaction),
+                                          count(*) FILTER (WHERE satisfaction >= 4)
+                                   FROM event WHERE {scope}""", win)
+    k = kpi.unit_kpis(conn, code, start, end, {"channel": filters["channel"]}
+                      if "channel" in filters else None)
+    assert k["received"] == n and k["rated"] == rated
+    assert k["satisfaction"] == (satisfied / rated if rated else None)
+    assert k == kpi.baseline_kpis(conn, code, start, end, {"channel": filters["channel"]}
+                                  if "channel" in filters else None)
+    return int(n)
+
+
+@pytest.mark.parametrize("filters", [{}, {"channel": "hotline_12345"}])
+def test_unit_views_count_cases_under_codes_that_are_no_admin_unit(
+        stray: dict[str, Any], filters: dict[str, str]) -> None:
+    """Streets and communities are matched by the codes their tables hold (geo/sql/045), not
+    by admin_unit: a case under a stray code counts, before and after a new batch (one that
+    brings a code never seen before)."""
+    start, end = stray["start"], stray["end"]
+    codes = (stray["street"], stray["community"], stray["grid"])
+    with db.transaction("reader") as conn:
+        before = [_check_unit_against_event(conn, c, start, end, filters) for c in codes]
+    assert all(before)
+    with db.transaction() as conn:
+        new_code = stray["street"] + "980002"
+        insert_events(conn, {**stray["grids"], new_code: stray["point"]}, 60,
+                      now=end - timedelta(hours=3), seed=8, days=0.5,
+                      prefix=f"s2-{uuid.uuid4().hex[:8]}")
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM event WHERE grid_code = %s", (new_code,))
+            assert cur.fetchone()[0] > 0
+    with db.transaction("reader") as conn:
+        after = [_check_unit_against_event(conn, c, start, end, filters) for c in codes]
+        assert after[0] > before[0]
+        with conn.cursor() as cur:
+            cur.execute("""SELECT count(*) FROM event WHERE grid_code = ANY(%s)
+                             AND reported_at >= %s AND reported_at < %s""",
+                        (list(stray["strays"]), start, end))
+            assert cur.fetchone()[0] > 0  # the stray codes took part
+
+
+def _hours_and_counts_agree(conn: Any, code: str, start: datetime, end: datetime,
+                            filters: dict[str, str]) -> int:
+    """hourly_counts and count_between of a city or district equal ``event``'s own counts."""
+    unit = queries.unit_info(conn, code)
+    prefix = "" if unit["level"] == "city" else code
+    cond, extra = ("", []) if not filters else (" AND source = %s", [filters["channel"]])
+    scope = f"reported_at >= %s AND reported_at < %s AND coalesce(grid_code, '') LIKE %s{cond}"
+    win = [start, end, prefix + "%", *extra]
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT count(*) FROM event WHERE {scope}", win)
+        (n,) = cur.fetchone()
+        cur.execute(f"""SELECT date_trunc('hour', reported_at), count(*) FROM event
+                        WHERE {scope} GROUP BY 1""", win)
+        hourly = dict(cur.fetchall())
+    assert queries.count_between(conn, unit, start, end, filters) == n
+    assert {r["t"]: r["n"] for r in queries.hourly_counts(conn, unit, start, end,
+                                                          filters)} == hourly
+    return int(n)
+
+
+@pytest.mark.parametrize("filters", [{}, {"channel": "grid_worker"}])
+def test_district_hours_from_the_kpi_rollup_equal_direct_counts(
+        spread: dict[str, Any], city: Any, filters: dict[str, str]) -> None:
+    """City and district hours come from kpi_district_hourly (recomputed at commit): equal to
+    ``event`` after a batch commits, and inside the batch's own transaction before it does
+    (its keys are dirty there, so event_hourly answers)."""
+    start, end = spread["start"], spread["end"]
+    codes = (spread["district"], city.code)
+    with db.transaction("reader") as conn:
+        before = [_hours_and_counts_agree(conn, c, start, end, filters) for c in codes]
+    assert before[0] >= 30
+    district = spread["district"]
+    grids = {g: city.points[g] for g in city.grid if g.startswith(district)}
+    with db.transaction() as conn:
+        insert_events(conn, grids, 50, now=end - timedelta(hours=2), seed=9, days=1.0,
+                      prefix=f"h-{uuid.uuid4().hex[:8]}")
+        with conn.cursor() as cur:
+            cur.execute("SELECT EXISTS (SELECT 1 FROM kpi_dirty)")
+            assert cur.fetchone()[0]  # not yet recomputed: the event_hourly path answers
+        pending = [_hours_and_counts_agree(conn, c, start, end, filters) for c in codes]
+        assert pending[0] > before[0]
+    with db.transaction("reader") as conn:
+        after = [_hours_and_counts_agree(conn, c, start, end, filters) for c in codes]
+    assert after == pending
