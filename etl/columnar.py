@@ -1,11 +1,12 @@
 """Column-wise validation of grid-worker incident CSV chunks (the rows of a big city export).
 
 The per-row path (``incidents.transform``) costs tens of microseconds a row in Python; here a
-chunk's plain rows are checked and converted a column at a time with pandas/numpy and rendered
-straight to the staging COPY text. A row is "plain" when every check passes in its common
-form (ISO times with seconds, a known category, numbers in range, a known crs, no deadline or
-extra columns); any other row goes through the per-row path, which gives the exact reject
-reason. A chunk with a case id twice (the newest row wins) is left to the per-row path whole.
+chunk's plain rows are checked and converted a column at a time with pandas/numpy and handed on
+as columns in staging order (the pipeline renders them to COPY text). A row is "plain" when
+every check passes in its common form (ISO times with seconds, a known category, numbers in
+range, a known crs, no deadline or extra columns); any other row goes through the per-row
+path, which gives the exact reject reason. A chunk with a case id twice (the newest row wins)
+is left to the per-row path whole.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import pandas as pd
 from etl import incidents
 from etl import validate as v
 from etl.lifecycle import STATES
-from etl.load import render
 from etl.reader import Record
 
 # The time forms handled here; anything else (fractions, no seconds, odd offsets) is per-row.
@@ -32,10 +32,11 @@ STAMPS = ("accepted", "dispatched", "resolved", "verified", "closed")
 
 @dataclass
 class Chunk:
-    """A chunk split: plain rows rendered for COPY, the rest as records for the per-row path."""
+    """A chunk split: plain rows as columns (``EVENT_STAGE`` / ``TRANSITION_STAGE`` order, one
+    list per column) with their row count, the rest as records for the per-row path."""
 
-    events: tuple[str, int]
-    transitions: tuple[str, int]
+    events: tuple[list[list[Any]], int]
+    transitions: tuple[list[list[Any]], int]
     slow: list[Record]
     late: list[tuple[int, str]] = field(default_factory=list)  # (line_no, reason)
 
@@ -75,7 +76,7 @@ def _numbers(text: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, np.nda
 
 def split_incidents(chunk: list[Record], ctx: v.Context, locator: v.Locator,
                     deadlines: Any) -> Chunk | None:
-    """Validate, locate, time and render the plain rows of a CSV chunk; None = all per-row."""
+    """Validate, locate and time the plain rows of a CSV chunk; None = all per-row."""
     rows = [r for r in chunk if r.data is not None and "\x00" not in r.raw]
     if not rows or not set(rows[0].data) <= COLUMNS or "event_id" not in rows[0].data:
         return None
@@ -173,9 +174,9 @@ def split_incidents(chunk: list[Record], ctx: v.Context, locator: v.Locator,
         "reopened_count": 0, "extended_count": 0, "escalation_level": 0, "satisfaction": None,
         "attrs": attrs, "camera_id": None,
     }
-    events = _csv(frame, len(keep))
+    events = _columns(frame, len(keep))
     moved = st != "reported"
-    transitions = _csv({
+    transitions = _columns({
         "line_no": line_no[moved], "source_id": sid[keep][moved], "at": stamp_at[moved],
         "kind": st[moved], "from_status": None, "to_status": st[moved], "actor": None,
         "dept": get("dept")[keep][moved], "note": None}, int(moved.sum()))
@@ -184,12 +185,10 @@ def split_incidents(chunk: list[Record], ctx: v.Context, locator: v.Locator,
     return Chunk(events, transitions, slow, late)
 
 
-def _csv(columns: dict[str, Any], n: int) -> tuple[str, int]:
-    """Columns (arrays, or one value for all rows; None = NULL) as COPY CSV text, row count."""
-    lists = [np.asarray(c).tolist() if isinstance(c, np.ndarray) else [c] * n
-             for c in columns.values()]
-    text, _ = render(zip(*lists, strict=True))
-    return text, n
+def _columns(columns: dict[str, Any], n: int) -> tuple[list[list[Any]], int]:
+    """Columns (arrays, or one value for all rows; None = NULL) as Python lists, row count."""
+    return [np.asarray(c).tolist() if isinstance(c, np.ndarray) else [c] * n
+            for c in columns.values()], n
 
 
 __all__ = ["Chunk", "split_incidents"]

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+
 from cityscreen.settings import get_settings
 
 log = logging.getLogger("cityscreen.etl")
@@ -214,7 +216,8 @@ def create_staging(conn: Any) -> None:
     with conn.cursor() as cur:
         cur.execute(
             "DROP TABLE IF EXISTS _etl_event, _etl_transition, _etl_outcome, _etl_touched,"
-            " _etl_camera, _etl_heartbeat, _etl_reject, _etl_state, _etl_event_transition;"
+            " _etl_camera, _etl_heartbeat, _etl_reject, _etl_state, _etl_event_transition,"
+            " _etl_direct, _etl_direct_transition;"
             f"CREATE TEMP TABLE _etl_event ({EVENT_STAGE}) ON COMMIT DROP;"
             f"CREATE TEMP TABLE _etl_transition ({TRANSITION_STAGE}) ON COMMIT DROP;"
             "CREATE TEMP TABLE _etl_outcome (source_id text, id bigint, outcome text)"
@@ -225,6 +228,11 @@ def create_staging(conn: Any) -> None:
             "CREATE TEMP TABLE _etl_reject (line_no integer, reason text) ON COMMIT DROP;"
             f"CREATE TEMP TABLE _etl_state ({STATE_STAGE}) ON COMMIT DROP;"
             f"CREATE TEMP TABLE _etl_event_transition ({EVENT_TRANSITION_STAGE}) ON COMMIT DROP;"
+            # Direct bulk chunks that fall back to the merge (columns of event, no constraints).
+            f"CREATE TEMP TABLE _etl_direct ON COMMIT DROP AS"
+            f" SELECT {EVENT_DIRECT_COLS} FROM event WITH NO DATA;"
+            f"CREATE TEMP TABLE _etl_direct_transition ON COMMIT DROP AS"
+            f" SELECT {TRANSITION_DIRECT_COLS} FROM event_transition WITH NO DATA;"
             # A big batch may run for minutes; the pool's statement timeout is for queries.
             "SET LOCAL statement_timeout = 0;"
         )
@@ -370,35 +378,171 @@ WHERE NOT EXISTS (SELECT 1 FROM _etl_outcome x WHERE x.source_id = ids.source_id
 def apply_events(conn: Any, source: str, batch_id: int, items: Sequence[EventItem],
                  rendered: tuple[tuple[str, int], tuple[str, int]] | None = None) -> ChunkResult:
     """Stage and merge one chunk of cases (one row per source_id) and their transitions."""
-    params = {"source": source, "batch": batch_id}
-    result = ChunkResult()
     events_text, transitions_text = rendered or render_events(items)
     with conn.cursor() as cur:
         cur.execute("TRUNCATE _etl_event, _etl_transition, _etl_outcome, _etl_reject")
         staged = _copy_text(cur, "_etl_event", *events_text)
         _copy_text(cur, "_etl_transition", *transitions_text)
-        if any(it.camera_id for it in items):
-            cur.execute(_ALERT_POSITION)
-            cur.execute("SELECT line_no, reason FROM _etl_reject")
-            result.rejects = list(cur.fetchall())
-            # Also drop their transitions: the case was not loaded.
-            cur.execute("DELETE FROM _etl_transition t WHERE NOT EXISTS "
-                        "(SELECT 1 FROM _etl_event s WHERE s.source_id = t.source_id)")
-        # Row count and the join keys are all the merge plans need; a full ANALYZE of every
-        # staged column (jsonb, free text) cost ~1.5 s per 50k-row chunk.
-        _exec(cur, "analyze stage", "ANALYZE _etl_event (source_id, camera_id)")
-        _exec(cur, "insert new events", _INSERT_NEW, params)
-        # A chunk of only new cases (a first bulk load) has nothing left to update.
-        if cur.rowcount < staged - len(result.rejects):
-            _exec(cur, "update existing events", _UPDATE_EXISTING, params)
-        _exec(cur, "insert transitions", _TRANSITIONS, params)
-        cur.execute("SELECT outcome, count(*) FROM _etl_outcome GROUP BY outcome")
-        counts = dict(cur.fetchall())
+        return _merge_staged(cur, source, batch_id, staged,
+                             alerts=any(it.camera_id for it in items))
+
+
+def _merge_staged(cur: Any, source: str, batch_id: int, staged: int,
+                  alerts: bool = False) -> ChunkResult:
+    """Merge the staged chunk (``_etl_event``, ``_etl_transition``) into the case tables."""
+    params = {"source": source, "batch": batch_id}
+    result = ChunkResult()
+    if alerts:
+        cur.execute(_ALERT_POSITION)
+        cur.execute("SELECT line_no, reason FROM _etl_reject")
+        result.rejects = list(cur.fetchall())
+        # Also drop their transitions: the case was not loaded.
+        cur.execute("DELETE FROM _etl_transition t WHERE NOT EXISTS "
+                    "(SELECT 1 FROM _etl_event s WHERE s.source_id = t.source_id)")
+    # Row count and the join keys are all the merge plans need; a full ANALYZE of every
+    # staged column (jsonb, free text) cost ~1.5 s per 50k-row chunk.
+    _exec(cur, "analyze stage", "ANALYZE _etl_event (source_id, camera_id)")
+    _exec(cur, "insert new events", _INSERT_NEW, params)
+    # A chunk of only new cases (a first bulk load) has nothing left to update.
+    if cur.rowcount < staged - len(result.rejects):
+        _exec(cur, "update existing events", _UPDATE_EXISTING, params)
+    _exec(cur, "insert transitions", _TRANSITIONS, params)
+    cur.execute("SELECT outcome, count(*) FROM _etl_outcome GROUP BY outcome")
+    counts = dict(cur.fetchall())
     result.loaded = counts.get("loaded", 0)
     # A row that only added timeline entries (an older update) changed the case's history.
     result.updated = counts.get("updated", 0) + counts.get("timeline", 0)
     result.unchanged = staged - len(result.rejects) - result.loaded - result.updated
     return result
+
+
+# ------------------------------------------------------------------ bulk loads: direct COPY
+#
+# In a bulk load that holds `event` exclusively (its secondary indexes were dropped in this
+# transaction, see drop_secondary_indexes), a chunk's cases are copied straight into `event`
+# and their timeline rows into `event_transition`, with ids taken from a block reserved at the
+# start of the batch: no staging table, no INSERT … SELECT, no ON CONFLICT, no RETURNING. The
+# two COPYs run under a savepoint; a case that already exists (an earlier batch or an earlier
+# chunk of this file) or a timeline row twice hits a unique index, the savepoint is rolled
+# back and that chunk takes the ordinary staged merge instead, so every row ends up exactly as
+# the ordinary path would leave it.
+
+EVENT_DIRECT_COLS = (
+    "id, source, source_id, category, major, priority, geom, grid_code, address, description,"
+    " reporter, intake, reported_at, accepted_at, dispatched_at, resolved_at, verified_at,"
+    " closed_at, deadline_at, deadline_provisional, status, status_at, dept, reopened_count,"
+    " extended_count, escalation_level, satisfaction, attrs, batch_id"
+)
+TRANSITION_DIRECT_COLS = "event_id, at, kind, from_status, to_status, actor, dept, note, batch_id"
+
+# A directly copied chunk back into staging form, for the ordinary merge.
+_DIRECT_TO_STAGE = """
+INSERT INTO _etl_event
+SELECT 0, source_id, category, major, priority, ST_X(geom), ST_Y(geom), grid_code, address,
+       description, reporter, intake, reported_at, accepted_at, dispatched_at, resolved_at,
+       verified_at, closed_at, deadline_at, deadline_provisional, status, status_at, dept,
+       reopened_count, extended_count, escalation_level, satisfaction, attrs, NULL
+FROM _etl_direct;
+INSERT INTO _etl_transition
+SELECT 0, d.source_id, t.at, t.kind, t.from_status, t.to_status, t.actor, t.dept, t.note
+FROM _etl_direct_transition t JOIN _etl_direct d ON d.id = t.event_id;
+"""
+
+
+@dataclass
+class Direct:
+    """One chunk rendered for direct COPY: (text, rows) of the cases, of their 'reported'
+    timeline rows, of the file's timeline rows and of the touched (grid_code, reported_at)."""
+
+    events: tuple[str, int]
+    reported: tuple[str, int]
+    transitions: tuple[str, int]
+    touched: tuple[str, int]
+
+
+def ewkb_points(lon: Sequence[float | None], lat: Sequence[float | None]) -> list[str | None]:
+    """Hex EWKB of SRID-4326 points (None where lon is None): what
+    ``ST_SetSRID(ST_MakePoint(lon, lat), 4326)`` stores, built column-wise."""
+    n = len(lon)
+    rec = np.zeros(n, dtype=[("order", "u1"), ("type", "<u4"), ("srid", "<u4"),
+                             ("x", "<f8"), ("y", "<f8")])
+    missing = [x is None for x in lon]
+    rec["order"], rec["type"], rec["srid"] = 1, 0x20000001, 4326
+    rec["x"] = [0.0 if m else x for x, m in zip(lon, missing, strict=True)]
+    rec["y"] = [0.0 if m else y for y, m in zip(lat, missing, strict=True)]
+    text = rec.tobytes().hex().upper()
+    width = 2 * rec.itemsize
+    return [None if missing[i] else text[i * width:(i + 1) * width] for i in range(n)]
+
+
+def render_direct(rows: Sequence[Sequence[Any]], transitions: Sequence[Sequence[Any]],
+                  first_id: int, source: str, batch_id: int) -> Direct:
+    """COPY text of a chunk for the direct path, from its rows in ``EVENT_STAGE`` order (one
+    per case) and its timeline rows in ``TRANSITION_STAGE`` order; ids from ``first_id``."""
+    n = len(rows)
+    if not n:
+        return Direct(("", 0), ("", 0), ("", 0), ("", 0))
+    c = list(zip(*rows, strict=True))
+    ids = range(first_id, first_id + n)
+    same = lambda value: [value] * n  # noqa: E731
+    events = render(zip(ids, same(source), c[1], c[2], c[3], c[4], ewkb_points(c[5], c[6]),
+                        *c[7:28], same(batch_id), strict=True))
+    # A new case's timeline starts with its 'reported' step (as _INSERT_NEW writes it).
+    reported = render(zip(ids, c[12], same("reported"), same(None), same("reported"), c[10],
+                          same(None), same(None), same(batch_id), strict=True))
+    id_of = dict(zip(c[1], ids, strict=True))
+    timeline = render((id_of[t[1]], *t[2:], batch_id) for t in transitions)
+    touched = render(zip((g or "" for g in c[7]), c[12], strict=True))
+    return Direct(events, reported, timeline, touched)
+
+
+def reserve_event_ids(conn: Any, n: int) -> int:
+    """Take ``n`` case ids from the sequence at once; returns the first.
+
+    Only while this transaction holds ``event`` exclusively (a bulk load that dropped its
+    indexes): nobody else inserts cases, so nobody else draws from the sequence meanwhile.
+    Ids of rows that end up elsewhere stay unused, as after any rolled-back insert.
+    """
+    with conn.cursor() as cur:
+        cur.execute("SELECT nextval(pg_get_serial_sequence('event', 'id'))")
+        first = int(cur.fetchone()[0])
+        cur.execute("SELECT setval(pg_get_serial_sequence('event', 'id'), %s)", (first + n,))
+    return first
+
+
+def copy_direct(conn: Any, chunk: Direct) -> bool:
+    """COPY a chunk straight into ``event`` and ``event_transition`` under a savepoint;
+    False (and nothing written) when a case or timeline row already exists."""
+    import psycopg2
+
+    with conn.cursor() as cur:
+        cur.execute("SAVEPOINT etl_direct")
+        try:
+            _copy_text(cur, f"event ({EVENT_DIRECT_COLS})", *chunk.events)
+            _copy_text(cur, f"event_transition ({TRANSITION_DIRECT_COLS})",
+                       chunk.reported[0] + chunk.transitions[0],
+                       chunk.reported[1] + chunk.transitions[1])
+        except psycopg2.errors.UniqueViolation:
+            cur.execute("ROLLBACK TO SAVEPOINT etl_direct")
+            log.debug("direct copy: a key exists already, chunk merged instead")
+            return False
+        cur.execute("RELEASE SAVEPOINT etl_direct")
+        _copy_text(cur, "_etl_touched", *chunk.touched)
+    return True
+
+
+def apply_direct(conn: Any, source: str, batch_id: int, chunk: Direct) -> ChunkResult:
+    """Load a directly rendered chunk: COPY, or the ordinary merge when a key exists."""
+    if copy_direct(conn, chunk):
+        return ChunkResult(loaded=chunk.events[1])
+    with conn.cursor() as cur:
+        cur.execute("TRUNCATE _etl_event, _etl_transition, _etl_outcome, _etl_reject,"
+                    " _etl_direct, _etl_direct_transition")
+        _copy_text(cur, f"_etl_direct ({EVENT_DIRECT_COLS})", *chunk.events)
+        _copy_text(cur, f"_etl_direct_transition ({TRANSITION_DIRECT_COLS})",
+                   *chunk.transitions)
+        cur.execute(_DIRECT_TO_STAGE)
+        return _merge_staged(cur, source, batch_id, chunk.events[1])
 
 
 # ------------------------------------------------------------------ bulk loads
@@ -468,7 +612,7 @@ def rebuild_indexes(conn: Any, dropped: Sequence[tuple[str, str]],
     with conn.cursor() as cur:
         cur.execute("SELECT set_config('maintenance_work_mem', '512MB', true)")
         for _, definition in todo:
-            _exec(cur, "rebuild index", definition)
+            _exec(cur, f"rebuild index {definition.split()[2]}", definition)
         for table in sorted({t for t, _ in todo}):
             _exec(cur, f"analyze {table}", f"ANALYZE {table}")
 
@@ -667,6 +811,6 @@ def _apply_outcome(case: dict[str, Any], u: UpdateItem, out: Any) -> None:
 def touched_keys(conn: Any) -> tuple[list[str], list[datetime]]:
     """The distinct (grid_code, hour) keys this batch touched so far."""
     with conn.cursor() as cur:
-        cur.execute("SELECT DISTINCT grid_code, hour FROM _etl_touched")
+        cur.execute("SELECT DISTINCT grid_code, date_trunc('hour', hour) FROM _etl_touched")
         rows = cur.fetchall()
     return [r[0] for r in rows], [r[1] for r in rows]

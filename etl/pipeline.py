@@ -7,6 +7,7 @@ chunks, so memory stays flat whatever the file size.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
@@ -28,17 +29,21 @@ from etl import validate as v
 from etl.batch import BatchSummary, bump_data_version, finish_batch, record_rejects, start_batch
 from etl.load import (
     CameraItem,
+    Direct,
     EventItem,
     HeartbeatItem,
     UpdateItem,
     apply_cameras,
+    apply_direct,
     apply_events,
     apply_updates,
     create_staging,
     drop_secondary_indexes,
     existing_events,
     rebuild_indexes,
-    render_events,
+    render,
+    render_direct,
+    reserve_event_ids,
 )
 from etl.reader import (
     CHUNK_ROWS,
@@ -66,6 +71,9 @@ PROGRESS_MIN_ROWS = 10_000
 # the case tables' secondary indexes are rebuilt once at the end instead of grown row by row.
 BULK_MIN_ROWS = 100_000
 BULK_FEEDS = ("incidents", "hotline", "alerts")
+# Bulk loads of these feeds COPY their new cases straight into `event` (etl.load, "direct
+# COPY"); alerts take their position from the camera table, so they are merged as usual.
+DIRECT_FEEDS = ("incidents", "hotline")
 # Incident CSV chunks are validated column-wise first (etl.columnar); False = per row only.
 COLUMNAR = True
 
@@ -103,6 +111,8 @@ def load_file(conn: Any, feed: str, path: str | Path, *, crs: str = "wgs84",
             return _run(conn, feed, source.records(), file=str(path), crs=crs, strict=strict,
                         open311=open311, mapping=mapping, chunk_size=chunk_size,
                         checksum=lambda: source.checksum, bulk=_is_bulk(conn, feed, lines),
+                        # One record per line: the file holds at most `lines` cases.
+                        direct_rows=lines if file_fmt in ("csv", "jsonl") else 0,
                         columnar=COLUMNAR and feed == "incidents" and file_fmt == "csv",
                         on_chunk=(lambda n: bar.update(n)) if bar is not None else None)
         except ReadError as exc:
@@ -234,7 +244,7 @@ def _run(conn: Any, feed: str, records: Iterator[Record], *, file: str | None, c
          strict: bool, open311: bool, mapping: Any, chunk_size: int,
          checksum: Callable[[], str] | None = None,
          on_chunk: Callable[[int], None] | None = None, bulk: bool = False,
-         columnar: bool = False) -> BatchSummary:
+         columnar: bool = False, direct_rows: int = 0) -> BatchSummary:
     module = FEEDS.get(feed)
     if module is None:
         raise LoadError(f"unknown feed {feed!r}; expected one of {', '.join(FEEDS)}")
@@ -247,9 +257,17 @@ def _run(conn: Any, feed: str, records: Iterator[Record], *, file: str | None, c
     locator = _locator(conn) if feed in ("incidents", "hotline", "cameras") else None
     deadlines = _Deadlines(conn) if feed in ("incidents", "hotline", "alerts") else None
     dropped = drop_secondary_indexes(conn) if bulk else []
+    # Direct COPY needs `event` held exclusively: dropping its indexes took that lock.
+    direct = None
+    if direct_rows and feed in DIRECT_FEEDS and any(t == "event" for t, _ in dropped):
+        direct = _DirectIds(reserve_event_ids(conn, direct_rows), direct_rows, module.SOURCE,
+                            batch_id)
 
     def prepare(chunk: list[Record]) -> _Prepared:
-        return _prepare(chunk, feed, transform, ctx, locator, deadlines, columnar)
+        started = time.perf_counter()
+        prep = _prepare(chunk, feed, transform, ctx, locator, deadlines, columnar, direct)
+        log.debug("prepare %d rows %.1f ms", len(chunk), (time.perf_counter() - started) * 1000)
+        return prep
 
     # Parsing and validating the next chunk overlaps with the database merging this one.
     for prep in _in_background(map(prepare, chunked(records, chunk_size))):
@@ -262,7 +280,10 @@ def _run(conn: Any, feed: str, records: Iterator[Record], *, file: str | None, c
                                    [i for i in prep.items if isinstance(i, HeartbeatItem)])
         else:
             summary.unchanged += prep.superseded
-            result = apply_events(conn, module.SOURCE, batch_id, prep.items, prep.rendered)
+            if prep.direct is not None:
+                result = apply_direct(conn, module.SOURCE, batch_id, prep.direct)
+            else:
+                result = apply_events(conn, module.SOURCE, batch_id, prep.items, prep.rendered)
         rejects = prep.rejects + [(n, prep.raw.get(n, ""), reason)
                                   for n, reason in prep.late + result.rejects]
         summary.loaded += result.loaded
@@ -304,16 +325,38 @@ class _Prepared:
     rejects: list[tuple[int, str, str]]  # (line_no, raw, reason) found while parsing
     late: list[tuple[int, str]] = field(default_factory=list)  # (line_no, reason): location
     superseded: int = 0
-    rendered: Any = None
+    rendered: Any = None  # staging COPY text (events, transitions)
+    direct: Direct | None = None  # or: direct COPY text (bulk loads)
+
+
+@dataclass
+class _DirectIds:
+    """The case ids reserved for a bulk load's direct COPY, handed out chunk by chunk (by the
+    one thread that prepares chunks)."""
+
+    next_id: int
+    left: int
+    source: str
+    batch_id: int
+
+    def take(self, n: int) -> int | None:
+        """The first of ``n`` consecutive ids, or None when the block is used up."""
+        if n > self.left:
+            return None
+        first = self.next_id
+        self.next_id += n
+        self.left -= n
+        return first
 
 
 def _prepare(chunk: list[Record], feed: str, transform: Callable[..., Any], ctx: v.Context,
              locator: v.Locator | None, deadlines: _Deadlines | None,
-             columnar: bool = False) -> _Prepared:
+             columnar: bool = False, direct: _DirectIds | None = None) -> _Prepared:
     """Validate, locate, compute deadlines and render the COPY text of one chunk.
 
     ``columnar`` (incident CSV): the chunk's plain rows are done column-wise first
-    (``etl.columnar``); the rest take the per-row path below.
+    (``etl.columnar``); the rest take the per-row path below. ``direct``: render the cases
+    for direct COPY into ``event`` (bulk loads) instead of for staging.
     """
     fast = None
     if columnar and locator is not None and deadlines is not None:
@@ -324,9 +367,23 @@ def _prepare(chunk: list[Record], feed: str, transform: Callable[..., Any], ctx:
     if fast is not None:
         prep.raw = {r.line_no: r.raw for r in chunk}
         prep.late += fast.late
-        (ev, n_ev), (tr, n_tr) = prep.rendered
-        prep.rendered = ((fast.events[0] + ev, fast.events[1] + n_ev),
-                         (fast.transitions[0] + tr, fast.transitions[1] + n_tr))
+    if feed in ("updates", "cameras"):
+        return prep
+    # Rows in staging order: the column-wise ones first, then the per-row ones.
+    events: Iterable[Any] = (it.stage_row() for it in prep.items)
+    timeline: Iterable[Any] = ((it.line_no, it.source_id, *t) for it in prep.items
+                               for t in it.transitions)
+    if fast is not None:
+        events = itertools.chain(zip(*fast.events[0], strict=True), events)
+        timeline = itertools.chain(zip(*fast.transitions[0], strict=True), timeline)
+    if direct is not None and not any(it.camera_id for it in prep.items):
+        rows, trs = list(events), list(timeline)
+        first = direct.take(len(rows))
+        if first is not None:
+            prep.direct = render_direct(rows, trs, first, direct.source, direct.batch_id)
+            return prep
+        events, timeline = rows, trs
+    prep.rendered = (render(events), render(timeline))
     return prep
 
 
@@ -343,7 +400,6 @@ def _prepare_rows(chunk: list[Record], feed: str, transform: Callable[..., Any],
         if deadlines is not None:
             deadlines.fill(events)
         prep.items, prep.superseded = _one_per_case(events)
-        prep.rendered = render_events(prep.items)
     return prep
 
 
@@ -382,7 +438,9 @@ def _in_background(produce: Iterator[Any], depth: int = 2) -> Iterator[Any]:
     worker.start()
     try:
         while True:
+            started = time.perf_counter()
             item = out.get()
+            log.debug("wait for prepare %.1f ms", (time.perf_counter() - started) * 1000)
             if item is _DONE:
                 return
             if isinstance(item, _Failure):

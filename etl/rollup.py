@@ -35,7 +35,9 @@ def refresh_touched(conn: Any) -> int:
         cur.execute(
             "SELECT refresh_event_hourly(coalesce(array_agg(grid_code), '{}'),"
             " coalesce(array_agg(hour), '{}'))"
-            " FROM (SELECT DISTINCT grid_code, hour FROM _etl_touched) k"
+            # Direct bulk chunks stage the cases' reported_at as it is (the hour is cut here).
+            " FROM (SELECT DISTINCT grid_code, date_trunc('hour', hour) AS hour"
+            " FROM _etl_touched) k"
         )
         n = int(cur.fetchone()[0])
     log.debug("sql refresh_event_hourly %d rows %.1f ms", n, (time.perf_counter() - started) * 1000)
