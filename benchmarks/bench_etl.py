@@ -15,8 +15,10 @@ the machine's load average, since a shared machine skews every figure.
 
 The pipeline runs in its own process (`python -c` calling ``load_file``) so its peak RSS is
 the loader's own (issue: <= 1.5 GB for a 5M-row file: ``--rows 5000000 --no-baselines``).
-A floor is measured too: the loaded events copied once more inside PostgreSQL (INSERT …
-SELECT into the same table and indexes, rolled back) — what writing the rows alone costs.
+Floors are measured too (what writing the rows alone costs on this machine): the final event
+and timeline rows COPYed again into index-less copies of their tables and into copies with only
+their keys, and the loaded events copied once more inside PostgreSQL (INSERT … SELECT into the
+same table and indexes); all rolled back. The pipeline prints its time per step.
 
     python benchmarks/bench_etl.py [--rows 2000000] [--grids 20000] [--sample 5000]
                                    [--no-baselines]
@@ -100,28 +102,54 @@ def write_incidents(path: Path, n: int, city: object, categories: list[str],
 
 
 _LOADER = """
-import json, sys, time
+import collections, json, logging, re, sys, time
 from cityscreen import db
 from etl.pipeline import load_file
+
+# Where the time goes: the loader's debug timings (statements, COPYs, chunk preparation in
+# the worker thread, the database thread waiting for it), summed by step.
+steps = collections.Counter()
+timing = re.compile(r"^(sql|copy|prepare|wait for prepare) ?(.*?) ?(?:\\d+ rows )?([\\d.]+) ms$")
+
+class Steps(logging.Handler):
+    def emit(self, record):
+        m = timing.match(record.getMessage())
+        if m:
+            steps[(m.group(1) + " " + m.group(2).split(" (")[0]).strip()] += float(m.group(3))
+
+log = logging.getLogger("cityscreen.etl")
+log.setLevel(logging.DEBUG)
+log.addHandler(Steps())
+log.propagate = False
 conn = db.connect(sys.argv[1], timeout_ms=0)
 started = time.perf_counter()
 summary = load_file(conn, "incidents", sys.argv[2], progress=True)
+loaded = time.perf_counter()
+with conn.cursor() as cur:  # the deferred KPI roll-up refresh (033, 043/044) runs here
+    cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+flushed = time.perf_counter()
 conn.commit()
 seconds = time.perf_counter() - started
+steps["commit: deferred KPI / street roll-ups"] = (flushed - loaded) * 1000
+steps["commit"] = (time.perf_counter() - flushed) * 1000
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so it would report the forking
 # benchmark's own size (the generated rows), not the loader's.
 hwm = [ln for ln in open("/proc/self/status") if ln.startswith("VmHWM:")][0]
 print(json.dumps({"seconds": seconds, "summary": summary.as_json(),
-                  "peak_rss_mb": int(hwm.split()[1]) / 1024}))
+                  "peak_rss_mb": int(hwm.split()[1]) / 1024,
+                  "steps_s": {k: round(v / 1000, 2) for k, v in steps.most_common()}}))
 """
 
 
 def run_pipeline(url: str, path: Path) -> tuple[float, dict[str, object], float]:
     """The pipeline, file to commit, as `cityscreen load incidents` runs it, in its own
-    process: (seconds, batch summary, peak RSS of that process in MB)."""
+    process: (seconds, batch summary, peak RSS of that process in MB). Prints where the time
+    went (seconds per step; prepare runs in a worker thread, beside the database work)."""
     proc = subprocess.run([sys.executable, "-c", _LOADER, url, str(path)], check=True,
                           stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1])
     out = json.loads(proc.stdout.strip().splitlines()[-1])
+    print("pipeline steps (s): " + ", ".join(f"{k} {v:.1f}" for k, v in out["steps_s"].items()
+                                             if v >= 0.05), flush=True)
     return out["seconds"], out["summary"], out["peak_rss_mb"]
 
 
@@ -140,6 +168,38 @@ def floor_insert(url: str) -> tuple[float, int]:
     conn.rollback()
     conn.close()
     return seconds, n
+
+
+def floor_copy(url: str, tmp: Path) -> dict[str, tuple[int, float]]:
+    """The physical floor: the final `event` and `event_transition` rows (COPY TO a file), copied
+    back with COPY FROM STDIN into a fresh copy of each table (a) with no index, trigger or
+    constraint, (b) with only the keys an idempotent load needs (event: primary key and
+    UNIQUE (source, source_id); event_transition: primary key and UNIQUE (event_id, at, kind)).
+    Each in its own transaction, rolled back. {label: (rows, seconds)}."""
+    conn = db.connect(url, timeout_ms=0)
+    out: dict[str, tuple[int, float]] = {}
+    keys = {"event": "PRIMARY KEY (id), ADD UNIQUE (source, source_id)",
+            "event_transition": "PRIMARY KEY (id), ADD UNIQUE (event_id, at, kind)"}
+    try:
+        for table, key in keys.items():
+            dump = tmp / f"{table}.copy"
+            with conn.cursor() as cur, open(dump, "wb") as fh:
+                cur.copy_expert(f"COPY (SELECT * FROM {table}) TO STDOUT", fh)
+                n = cur.rowcount
+            conn.rollback()
+            for label, extra in (("no index", ""), ("keys only", f"ALTER TABLE floor ADD {key}")):
+                with conn.cursor() as cur, open(dump, "rb") as fh:
+                    cur.execute(f"CREATE TABLE floor (LIKE {table} INCLUDING DEFAULTS)")
+                    if extra:
+                        cur.execute(extra)
+                    started = time.perf_counter()
+                    cur.copy_expert("COPY floor FROM STDIN", fh)
+                    out[f"{table}, {label}"] = (n, time.perf_counter() - started)
+                conn.rollback()
+            dump.unlink()
+    finally:
+        conn.close()
+    return out
 
 
 _BASELINE_INSERT = """
@@ -255,6 +315,12 @@ def main(argv: list[str] | None = None) -> int:
               f" rows={args.rows}")
         if args.no_baselines:
             return 0
+        with tempfile.TemporaryDirectory() as tmp:
+            for label, (n_c, secs_c) in floor_copy(url, Path(tmp)).items():
+                print(f"floor: COPY of the {n_c:,} final rows of {label}: {secs_c:.1f} s = "
+                      f"{n_c / secs_c:,.0f} rows/s", flush=True)
+                key = label.replace(", ", "_").replace(" ", "_")
+                print(f"RESULT etl_floor_copy_{key}_rows_s={n_c / secs_c:.0f} rows/s")
         secs_f, n_f = floor_insert(url)
         rate_f = n_f / secs_f
         print(f"floor: INSERT … SELECT of the {n_f:,} loaded events into event inside "
