@@ -452,12 +452,12 @@ FROM _etl_direct_transition t JOIN _etl_direct d ON d.id = t.event_id;
 @dataclass
 class Direct:
     """One chunk rendered for direct COPY: (text, rows) of the cases, of their 'reported'
-    timeline rows, of the file's timeline rows and of the touched (grid_code, reported_at)."""
+    timeline rows and of the file's timeline rows. (The roll-up keys of the copied cases are
+    read back from `event` by their reserved ids: etl.rollup.refresh_touched.)"""
 
     events: tuple[str, int]
     reported: tuple[str, int]
     transitions: tuple[str, int]
-    touched: tuple[str, int]
 
 
 def ewkb_points(lon: Sequence[float | None], lat: Sequence[float | None]) -> list[str | None]:
@@ -475,14 +475,14 @@ def ewkb_points(lon: Sequence[float | None], lat: Sequence[float | None]) -> lis
     return [None if missing[i] else text[i * width:(i + 1) * width] for i in range(n)]
 
 
-def render_direct(rows: Sequence[Sequence[Any]], transitions: Sequence[Sequence[Any]],
+def render_direct(c: Sequence[Sequence[Any]], transitions: Iterable[Sequence[Any]],
                   first_id: int, source: str, batch_id: int) -> Direct:
-    """COPY text of a chunk for the direct path, from its rows in ``EVENT_STAGE`` order (one
-    per case) and its timeline rows in ``TRANSITION_STAGE`` order; ids from ``first_id``."""
-    n = len(rows)
+    """COPY text of a chunk for the direct path, from its cases as columns in ``EVENT_STAGE``
+    order (one case per source_id) and its timeline rows in ``TRANSITION_STAGE`` order; ids
+    from ``first_id``."""
+    n = len(c[1])
     if not n:
-        return Direct(("", 0), ("", 0), ("", 0), ("", 0))
-    c = list(zip(*rows, strict=True))
+        return Direct(("", 0), ("", 0), ("", 0))
     ids = range(first_id, first_id + n)
     same = lambda value: [value] * n  # noqa: E731
     events = render(zip(ids, same(source), c[1], c[2], c[3], c[4], ewkb_points(c[5], c[6]),
@@ -492,8 +492,7 @@ def render_direct(rows: Sequence[Sequence[Any]], transitions: Sequence[Sequence[
                           same(None), same(None), same(batch_id), strict=True))
     id_of = dict(zip(c[1], ids, strict=True))
     timeline = render((id_of[t[1]], *t[2:], batch_id) for t in transitions)
-    touched = render(zip((g or "" for g in c[7]), c[12], strict=True))
-    return Direct(events, reported, timeline, touched)
+    return Direct(events, reported, timeline)
 
 
 def reserve_event_ids(conn: Any, n: int) -> int:
@@ -527,7 +526,6 @@ def copy_direct(conn: Any, chunk: Direct) -> bool:
             log.debug("direct copy: a key exists already, chunk merged instead")
             return False
         cur.execute("RELEASE SAVEPOINT etl_direct")
-        _copy_text(cur, "_etl_touched", *chunk.touched)
     return True
 
 

@@ -303,7 +303,7 @@ def _run(conn: Any, feed: str, records: Iterator[Record], *, file: str | None, c
     # The roll-up refresh reads events by (grid_code, hour): their indexes first.
     rebuild_indexes(conn, dropped, ("event", "event_transition"))
     if feed != "cameras":
-        refresh_touched(conn)
+        refresh_touched(conn, direct.reserved if direct is not None else None)
     rebuild_indexes(conn, dropped, ("event_hourly",))
     summary.checksum = checksum() if checksum else None
     summary.seconds = time.perf_counter() - started
@@ -338,6 +338,10 @@ class _DirectIds:
     left: int
     source: str
     batch_id: int
+    reserved: tuple[int, int] = (0, 0)  # [first, end) of the whole block
+
+    def __post_init__(self) -> None:
+        self.reserved = (self.next_id, self.next_id + self.left)
 
     def take(self, n: int) -> int | None:
         """The first of ``n`` consecutive ids, or None when the block is used up."""
@@ -369,20 +373,28 @@ def _prepare(chunk: list[Record], feed: str, transform: Callable[..., Any], ctx:
         prep.late += fast.late
     if feed in ("updates", "cameras"):
         return prep
-    # Rows in staging order: the column-wise ones first, then the per-row ones.
-    events: Iterable[Any] = (it.stage_row() for it in prep.items)
+    # Staging order: the column-wise rows first, then the per-row ones.
+    slow = [it.stage_row() for it in prep.items]
     timeline: Iterable[Any] = ((it.line_no, it.source_id, *t) for it in prep.items
                                for t in it.transitions)
     if fast is not None:
-        events = itertools.chain(zip(*fast.events[0], strict=True), events)
         timeline = itertools.chain(zip(*fast.transitions[0], strict=True), timeline)
     if direct is not None and not any(it.camera_id for it in prep.items):
-        rows, trs = list(events), list(timeline)
-        first = direct.take(len(rows))
+        if fast is None:
+            columns = [list(col) for col in zip(*slow, strict=True)] if slow else [[]] * 29
+        elif slow:
+            columns = [a + list(b) for a, b in zip(fast.events[0], zip(*slow, strict=True),
+                                                    strict=True)]
+        else:
+            columns = fast.events[0]
+        first = direct.take(len(columns[1]))
         if first is not None:
-            prep.direct = render_direct(rows, trs, first, direct.source, direct.batch_id)
+            prep.direct = render_direct(columns, timeline, first, direct.source,
+                                        direct.batch_id)
             return prep
-        events, timeline = rows, trs
+    events: Iterable[Any] = slow
+    if fast is not None:
+        events = itertools.chain(zip(*fast.events[0], strict=True), slow)
     prep.rendered = (render(events), render(timeline))
     return prep
 
