@@ -14,7 +14,8 @@ from typing import Any
 LEVEL_LABELS: dict[int, str] = {0: "未督办", 1: "街道督办", 2: "区级督办", 3: "市级督办"}
 MAX_LEVEL = 3
 
-# Uses the partial index event_open_deadline (deadline_at) WHERE status <> 'closed'.
+# Uses the partial index event_open_deadline_cover (deadline_at) WHERE status <> 'closed'
+# (geo/sql/033, 026).
 ESCALATE_SQL = """
 WITH due AS (
     SELECT id, status, dept,
