@@ -19,10 +19,11 @@ from etl import load as etl_load
 from etl import pipeline
 from etl.load import drop_secondary_indexes
 from etl.pipeline import load_file
-from tests.etl.conftest import event, run_cli, timeline, write_csv
+from tests.etl.conftest import event, run_cli, timeline, write_csv, write_jsonl
 from tests.etl.test_cli import HEADER as CLI_HEADER
 from tests.etl.test_cli import _rows as cli_rows
 from tests.etl.test_cli import _writer_gone
+from tests.etl.test_columnar import COMPARED as COL_COMPARED
 from tests.etl.test_columnar import HEADER as COL_HEADER
 from tests.etl.test_columnar import _rejects as col_rejects
 from tests.etl.test_columnar import _rows as col_rows
@@ -334,3 +335,53 @@ def test_refresh_with_many_keys_writes_what_few_keys_write(conn: Any, tmp_path: 
                     (grids + [f"none{i}" for i in range(pad)], hours + [hours[0]] * pad))
         cur.execute(snapshot, (grids, hours))
         assert cur.fetchall() == few
+
+
+def _stored_any(conn: Any, source: str, prefix: str) -> list[tuple[Any, ...]]:
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT substr(source_id, {len(prefix) + 1}), {COL_COMPARED} FROM event"
+                    " WHERE source = %s AND source_id LIKE %s ORDER BY 1", (source, f"{prefix}-%"))
+        events = cur.fetchall()
+        cur.execute("SELECT substr(e.source_id, %s), t.at, t.kind, t.from_status, t.to_status,"
+                    " t.actor, t.dept, t.note FROM event_transition t"
+                    " JOIN event e ON e.id = t.event_id WHERE e.source = %s"
+                    " AND e.source_id LIKE %s ORDER BY 1, 2, 3",
+                    (len(prefix) + 1, source, f"{prefix}-%"))
+        return events + cur.fetchall()
+
+
+def test_direct_copy_of_hotline_tickets_with_updates(conn: Any, tmp_path: Path, uid: str,
+                                                     grid_point: Any,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # The per-row path (JSON Lines): updates, an address without a location, satisfaction, a
+    # reject; then the same file again (merged: unchanged).
+    def tickets(prefix: str) -> list[Any]:
+        lon, lat, _ = grid_point(7, "bd09")
+        return [
+            {"ticket_id": f"{prefix}-1", "received_at": "2026-11-20T09:12:00+08:00",
+             "intake": "phone", "category": "0703", "address": "樊城区人民路12号", "lon": lon,
+             "lat": lat, "crs": "bd09", "dept": "樊城区城管局", "status": "dispatched",
+             "updates": [{"status": "dispatched", "at": "2026-11-20T09:20:00+08:00"},
+                         {"status": "accepted", "at": "2026-11-20T09:13:10+08:00"}],
+             "satisfaction": 5, "caller_district": "樊城"},
+            {"ticket_id": f"{prefix}-2", "received_at": "2026-11-20T10:05:00+08:00",
+             "intake": "微信", "category": "0101", "address": "檀溪路88号",
+             "updates": [{"status": "accepted", "at": "2026-11-20T10:06:00+08:00"},
+                         {"status": "closed", "at": "2026-11-20T16:00:00+08:00"}],
+             "satisfaction": "基本满意"},
+            {"ticket_id": f"{prefix}-3", "received_at": "not a time", "category": "0101"},
+        ]
+
+    summaries = {}
+    for prefix, bulk in ((f"{uid}R", False), (f"{uid}D", True)):
+        copied = _bulk(monkeypatch) if bulk else []
+        path = write_jsonl(tmp_path / f"{prefix}.jsonl", tickets(prefix))
+        summaries[prefix] = load_file(conn, "hotline", path)
+        if bulk:
+            assert copied == [True]
+            copied.clear()
+            again = load_file(conn, "hotline", path)
+            assert copied == [False] and _counts(again) == (3, 0, 0, 2, 1)
+    assert _counts(summaries[f"{uid}D"]) == _counts(summaries[f"{uid}R"]) == (3, 2, 0, 0, 1)
+    stored = _stored_any(conn, "hotline_12345", f"{uid}D")
+    assert stored == _stored_any(conn, "hotline_12345", f"{uid}R") and len(stored) == 2 + 6
