@@ -228,9 +228,8 @@ def create_staging(conn: Any) -> None:
             "CREATE TEMP TABLE _etl_reject (line_no integer, reason text) ON COMMIT DROP;"
             f"CREATE TEMP TABLE _etl_state ({STATE_STAGE}) ON COMMIT DROP;"
             f"CREATE TEMP TABLE _etl_event_transition ({EVENT_TRANSITION_STAGE}) ON COMMIT DROP;"
-            # Direct bulk chunks that fall back to the merge (columns of event, no constraints).
-            f"CREATE TEMP TABLE _etl_direct ON COMMIT DROP AS"
-            f" SELECT {EVENT_DIRECT_COLS} FROM event WITH NO DATA;"
+            # Direct bulk chunks that fall back to the merge (event's columns and defaults).
+            "CREATE TEMP TABLE _etl_direct (LIKE event INCLUDING DEFAULTS) ON COMMIT DROP;"
             f"CREATE TEMP TABLE _etl_direct_transition ON COMMIT DROP AS"
             f" SELECT {TRANSITION_DIRECT_COLS} FROM event_transition WITH NO DATA;"
             # A big batch may run for minutes; the pool's statement timeout is for queries.
@@ -434,6 +433,12 @@ EVENT_DIRECT_COLS = (
     " extended_count, escalation_level, satisfaction, attrs, batch_id"
 )
 TRANSITION_DIRECT_COLS = "event_id, at, kind, from_status, to_status, actor, dept, note, batch_id"
+# A chunk's COPY leaves out the columns that hold their default (NULL unless named here) in
+# every case of the chunk: less text to render and to parse (a bulk export rarely fills
+# address, intake, most lifecycle stamps, counters, satisfaction or attrs).
+_EVENT_DEFAULTS: dict[str, Any] = {"deadline_provisional": False, "reopened_count": 0,
+                                   "extended_count": 0, "escalation_level": 0, "attrs": "{}"}
+_REPORTED_COLS = "event_id, at, kind, to_status, actor, batch_id"
 
 # A directly copied chunk back into staging form, for the ordinary merge.
 _DIRECT_TO_STAGE = """
@@ -458,6 +463,7 @@ class Direct:
     events: tuple[str, int]
     reported: tuple[str, int]
     transitions: tuple[str, int]
+    columns: str = EVENT_DIRECT_COLS  # of `events`
 
 
 def ewkb_points(lon: Sequence[float | None], lat: Sequence[float | None]) -> list[str | None]:
@@ -485,14 +491,18 @@ def render_direct(c: Sequence[Sequence[Any]], transitions: Iterable[Sequence[Any
         return Direct(("", 0), ("", 0), ("", 0))
     ids = range(first_id, first_id + n)
     same = lambda value: [value] * n  # noqa: E731
-    events = render(zip(ids, same(source), c[1], c[2], c[3], c[4], ewkb_points(c[5], c[6]),
-                        *c[7:28], same(batch_id), strict=True))
+    named = zip(EVENT_DIRECT_COLS.split(", "),
+                (ids, same(source), c[1], c[2], c[3], c[4], ewkb_points(c[5], c[6]), *c[7:28],
+                 same(batch_id)), strict=True)
+    kept = [(name, col) for name, col in named
+            if any(v != _EVENT_DEFAULTS.get(name) for v in col)]
+    events = render(zip(*(col for _, col in kept), strict=True))
     # A new case's timeline starts with its 'reported' step (as _INSERT_NEW writes it).
-    reported = render(zip(ids, c[12], same("reported"), same(None), same("reported"), c[10],
-                          same(None), same(None), same(batch_id), strict=True))
+    reported = render(zip(ids, c[12], same("reported"), same("reported"), c[10],
+                          same(batch_id), strict=True))
     id_of = dict(zip(c[1], ids, strict=True))
     timeline = render((id_of[t[1]], *t[2:], batch_id) for t in transitions)
-    return Direct(events, reported, timeline)
+    return Direct(events, reported, timeline, ", ".join(name for name, _ in kept))
 
 
 def reserve_event_ids(conn: Any, n: int) -> int:
@@ -517,10 +527,9 @@ def copy_direct(conn: Any, chunk: Direct) -> bool:
     with conn.cursor() as cur:
         cur.execute("SAVEPOINT etl_direct")
         try:
-            _copy_text(cur, f"event ({EVENT_DIRECT_COLS})", *chunk.events)
-            _copy_text(cur, f"event_transition ({TRANSITION_DIRECT_COLS})",
-                       chunk.reported[0] + chunk.transitions[0],
-                       chunk.reported[1] + chunk.transitions[1])
+            _copy_text(cur, f"event ({chunk.columns})", *chunk.events)
+            _copy_text(cur, f"event_transition ({_REPORTED_COLS})", *chunk.reported)
+            _copy_text(cur, f"event_transition ({TRANSITION_DIRECT_COLS})", *chunk.transitions)
         except psycopg2.errors.UniqueViolation:
             cur.execute("ROLLBACK TO SAVEPOINT etl_direct")
             log.debug("direct copy: a key exists already, chunk merged instead")
@@ -536,7 +545,7 @@ def apply_direct(conn: Any, source: str, batch_id: int, chunk: Direct) -> ChunkR
     with conn.cursor() as cur:
         cur.execute("TRUNCATE _etl_event, _etl_transition, _etl_outcome, _etl_reject,"
                     " _etl_direct, _etl_direct_transition")
-        _copy_text(cur, f"_etl_direct ({EVENT_DIRECT_COLS})", *chunk.events)
+        _copy_text(cur, f"_etl_direct ({chunk.columns})", *chunk.events)
         _copy_text(cur, f"_etl_direct_transition ({TRANSITION_DIRECT_COLS})",
                    *chunk.transitions)
         cur.execute(_DIRECT_TO_STAGE)
