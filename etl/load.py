@@ -494,8 +494,7 @@ def render_direct(c: Sequence[Sequence[Any]], transitions: Iterable[Sequence[Any
     named = zip(EVENT_DIRECT_COLS.split(", "),
                 (ids, same(source), c[1], c[2], c[3], c[4], ewkb_points(c[5], c[6]), *c[7:28],
                  same(batch_id)), strict=True)
-    kept = [(name, col) for name, col in named
-            if any(v != _EVENT_DEFAULTS.get(name) for v in col)]
+    kept = [(name, col) for name, col in named if col.count(_EVENT_DEFAULTS.get(name)) != n]
     events = render(zip(*(col for _, col in kept), strict=True))
     # A new case's timeline starts with its 'reported' step (as _INSERT_NEW writes it).
     reported = render(zip(ids, c[12], same("reported"), same("reported"), c[10],
