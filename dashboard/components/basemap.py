@@ -27,15 +27,28 @@ def tile_crs() -> str:
     return s.tile_crs if s.tile_url else "wgs84"
 
 
+# An empty layer on top of the base: overlays that must stay under the labels are inserted
+# below it (Plotly's trace `below`), the labels above everything. Plotly orders trace layers
+# only when they are all added at once; the labels come later (map_figure) and would
+# otherwise land under the polygons.
+OVERLAYS = "overlays"
+
+
 def style(background: str) -> dict[str, Any]:
-    """A MapLibre style: the background colour, then the configured raster tiles if any."""
+    """A MapLibre style: the background colour, the configured raster tiles if any, and the
+    empty ``OVERLAYS`` marker layer."""
     layers: list[dict[str, Any]] = [{"id": "background", "type": "background",
                                      "paint": {"background-color": background}}]
-    sources: dict[str, Any] = {}
+    # Never an empty `sources`: Plotly.react (every Patch of the figure) drops an empty one,
+    # finds the style changed and hands MapLibre a style it rejects ("missing required
+    # property sources"): the map stopped updating after the first refresh. A raster source
+    # with no tiles and no layer costs nothing (no request, no worker message).
+    sources: dict[str, Any] = {"none": {"type": "raster", "tiles": [], "tileSize": 256}}
     url = get_settings().tile_url
     if url:
         sources["base"] = {"type": "raster", "tiles": [url], "tileSize": 256, "maxzoom": 18}
         layers.append({"id": "base", "type": "raster", "source": "base"})
+    layers.append({"id": OVERLAYS, "type": "background", "paint": {"background-opacity": 0}})
     return {"version": 8, "sources": sources, "layers": layers}
 
 

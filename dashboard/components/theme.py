@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from cityscreen.settings import get_settings
 from dashboard.components import basemap
 
 FONT = "Noto Sans CJK SC, Source Han Sans SC, Microsoft YaHei, WenQuanYi Micro Hei, sans-serif"
@@ -34,11 +33,9 @@ def colors(theme: str) -> dict[str, Any]:
     return THEMES.get(theme, THEMES["wall"])
 
 
-def map_style(theme: str) -> dict[str, Any] | str:
-    """An offline base by default (a plain background, no tiles, no remote glyphs needed);
-    the configured tiles over that background when ``CITYSCREEN_TILE_URL`` is set."""
-    if get_settings().tile_url:
-        return basemap.style("#ffffff" if theme == "desk" else colors(theme)["bg"])
-    if theme == "desk":
-        return "white-bg"
-    return basemap.style(colors(theme)["bg"])
+def map_style(theme: str) -> dict[str, Any]:
+    """An offline base: a plain background (the configured tiles over it when
+    ``CITYSCREEN_TILE_URL`` is set) and no glyph URL, so MapLibre draws label glyphs locally
+    at once. (Plotly's "white-bg" names a remote glyph server: MapLibre waits for it before
+    falling back, which offline can take long.)"""
+    return basemap.style("#ffffff" if theme == "desk" else colors(theme)["bg"])

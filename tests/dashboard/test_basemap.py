@@ -79,7 +79,11 @@ def test_offline_base_by_default(dash_city: dict[str, Any], app: Any) -> None:
     code = dash_city["city"].code
     fig = map_of(overview.render(ViewState(), "v-offline"))
     style = fig["layout"]["map"]["style"]
-    assert style["sources"] == {}            # no tile server needed
+    # no tile server needed: only a placeholder source without tiles (an empty `sources`
+    # does not survive Plotly.react, and MapLibre rejects a style without it)
+    assert list(style["sources"]) == ["none"]
+    assert style["sources"]["none"]["tiles"] == []
+    assert "glyphs" not in style             # labels drawn locally, no remote glyph server
     wgs = data.geometry(code)
     assert first_vertex(fig["data"][1]["geojson"]) == first_vertex(wgs)
 
@@ -93,7 +97,7 @@ def test_gcj02_tiles_shift_every_overlay(dash_city: dict[str, Any], app: Any,
         fig = map_of(overview.render(ViewState(theme=theme), f"v-gcj-{theme}"))
         style = fig["layout"]["map"]["style"]
         assert style["sources"]["base"]["tiles"] == [TILES]
-        assert [x["id"] for x in style["layers"]] == ["background", "base"]
+        assert [x["id"] for x in style["layers"]] == ["background", "base", "overlays"]
     # polygons: every vertex is the WGS-84 vertex moved by the GCJ-02 offset
     lon, lat = first_vertex(data.geometry(city.code))
     glon, glat = first_vertex(fig["data"][1]["geojson"])
