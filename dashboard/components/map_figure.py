@@ -2,6 +2,9 @@
 
 Trace order is fixed because live refreshes patch values by index:
 0 outline (all children, borders), 1 metric choropleth, 2 heat, 3 cameras, 4 labels.
+The labels trace starts without text, its names in ``customdata``: laying out CJK glyphs
+(drawn locally by MapLibre) would hold back the polygons' first paint, so the page patches
+them in once the map has drawn (``assets/cityscreen.js``, ``showLabels``).
 The first level's geometry is embedded in the initial figure (no second round trip before the
 polygons can be drawn); live refreshes never resend it. Without it, ``geojson`` is the URL the
 browser fetches once per level. Every coordinate is shifted into the tiles' system
@@ -110,7 +113,7 @@ def map_figure(code: str, units: list[dict[str, Any]], values: dict[str, float |
             geojson=geojson, featureidkey="id", locations=codes, z=[0] * len(codes),
             colorscale=[[0, c["grid"]], [1, c["grid"]]], showscale=False,
             marker={"line": {"color": c["border"], "width": 1.2}, "opacity": 0.55},
-            hoverinfo="skip", name="outline"),
+            hoverinfo="skip", name="outline", below=basemap.OVERLAYS),
         go.Choroplethmap(
             geojson=geojson, featureidkey="id", locations=codes, z=z,
             colorscale=c["scale"], zmin=0, zmax=z_max(z),
@@ -119,17 +122,20 @@ def map_figure(code: str, units: list[dict[str, Any]], values: dict[str, float |
             colorbar={"title": {"text": metric_label(metric, lang)}, "thickness": 12,
                       "len": 0.5, "x": 0.99, "xanchor": "right",
                       "bgcolor": "rgba(0,0,0,0)", "tickfont": {"color": c["text"]}},
-            name="values"),
+            name="values", below=basemap.OVERLAYS),
         go.Densitymap(lon=hx, lat=hy, z=heat_z(heat or []), radius=24, opacity=0.7,
                       showscale=False,
                       colorscale=HEAT_SCALE, hoverinfo="skip", visible=bool(heat),
-                      name="heat"),
+                      name="heat", below=basemap.OVERLAYS),
         go.Scattermap(lon=cx, lat=cy, mode="markers", marker={"size": 7, "color": cc},
-                      visible=show_cameras, hoverinfo="skip", name=t("cameras", lang)),
-        go.Scattermap(lon=lx, lat=ly, mode="text",
-                      text=[u["name"] for u in units] if show_labels else [],
+                      visible=show_cameras, hoverinfo="skip", name=t("cameras", lang),
+                      below=basemap.OVERLAYS),
+        # The names wait in customdata; the page copies them into text once the polygons
+        # are drawn (a text change only: the layer is already in place, on top).
+        go.Scattermap(lon=lx, lat=ly, mode="text", text=[],
+                      customdata=[u["name"] for u in units] if show_labels else [],
                       textfont={"size": 12 if theme == "desk" else 14, "color": c["text"]},
-                      hoverinfo="skip", visible=show_labels, name="labels"),
+                      hoverinfo="skip", visible=show_labels, name="labels", below=""),
     ])
     fig.update_layout(
         map={"style": map_style(theme), "center": centre, "zoom": zoom},

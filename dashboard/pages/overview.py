@@ -11,7 +11,19 @@ from dataclasses import asdict
 from typing import Any
 
 import dash
-from dash import ALL, Input, Output, Patch, State, callback, clientside_callback, ctx, dcc, html
+from dash import (
+    ALL,
+    ClientsideFunction,
+    Input,
+    Output,
+    Patch,
+    State,
+    callback,
+    clientside_callback,
+    ctx,
+    dcc,
+    html,
+)
 from dash.exceptions import PreventUpdate
 
 from cityscreen.settings import get_settings
@@ -225,6 +237,16 @@ def refresh(version: dict | None, page_state: dict | None, page_version: int | N
             panels.ranking(vals["ranking"], mf.metric_label(state.metric, state.lang),
                            state.lang),
             panels.ticker(vals["ticker"], state.lang), version["v"])
+
+
+# The unit labels come after the polygons' first paint (map_figure: they start without text);
+# assets/cityscreen.js waits for the map to draw, then patches the names in.
+clientside_callback(
+    ClientsideFunction("cityscreen", "showLabels"),
+    Output(ids.MAP, "figure", allow_duplicate=True),
+    Input(ids.MAP, "figure"),
+    prevent_initial_call="initial_duplicate",
+)
 
 
 # The zone is the server's CITYSCREEN_TZ (the clock's title), so a wall whose browser runs

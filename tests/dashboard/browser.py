@@ -74,3 +74,35 @@ def rendered_features(page: Page, graph_id: str = "map") -> int:
              return map.queryRenderedFeatures()
                        .filter(f => f.geometry.type.endsWith('Polygon')).length; }""",
         graph_id))
+
+
+# JS: the unit names MapLibre has laid out as labels on the map (symbol features).
+LABELS_JS = """(graphId) => { const gd = document.querySelector('#' + graphId + ' .js-plotly-plot');
+  const map = gd && gd._fullLayout && gd._fullLayout.map && gd._fullLayout.map._subplot
+              && gd._fullLayout.map._subplot.map;
+  if (!map) return [];
+  return map.queryRenderedFeatures().filter(f => f.layer.type === 'symbol' && f.properties.text)
+            .map(f => f.properties.text); }"""
+
+# JS: whether the overview map wants labels (its labels trace has names to show).
+WANTS_LABELS_JS = """(graphId) => {
+  const gd = document.querySelector('#' + graphId + ' .js-plotly-plot');
+  const tr = gd && gd.data && gd.data[4];
+  return graphId === 'map' && !!(tr && tr.name === 'labels' && tr.visible !== false
+                                 && tr.customdata && tr.customdata.length); }"""
+
+
+def rendered_labels(page: Page, graph_id: str = "map") -> list[str]:
+    """The label texts MapLibre has drawn on the map right now."""
+    return list(page.evaluate(LABELS_JS, graph_id))
+
+
+def wait_labels(page: Page, graph_id: str = "map", timeout_ms: int = 90_000) -> list[str]:
+    """Wait until the overview map's unit labels are drawn (they follow the polygons: the
+    figure starts with them hidden), then until the map is idle again; returns them."""
+    if not page.evaluate(WANTS_LABELS_JS, graph_id):
+        return []
+    page.wait_for_function(f"(id) => ({LABELS_JS})(id).length > 0", arg=graph_id,
+                           timeout=timeout_ms)
+    wait_map_idle(page, graph_id)
+    return rendered_labels(page, graph_id)

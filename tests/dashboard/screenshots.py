@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.dashboard.browser import browser, choropleth_locations, wait_map_idle
+from tests.dashboard.browser import browser, choropleth_locations, wait_labels, wait_map_idle
 
 GRAPHS = ("map", "grid-map", "case-map")
 
@@ -23,11 +23,13 @@ def shoot(page: Any, url: str, out: Path) -> dict[str, Any]:
         "(ids) => ids.find(i => document.querySelector('#' + i + ' .js-plotly-plot'))",
         list(GRAPHS))
     idle = wait_map_idle(page, graph)
+    labels = wait_labels(page, graph)
     seconds = time.monotonic() - started
     page.wait_for_timeout(300)
     page.screenshot(path=str(out))
     locs = choropleth_locations(page, graph, 1 if graph == "map" else 0)
-    return {"file": out.name, "idle": idle, "seconds": round(seconds, 1), "polygons": len(locs)}
+    return {"file": out.name, "idle": idle, "seconds": round(seconds, 1), "polygons": len(locs),
+            "labels": len(labels)}
 
 
 def top_child(page: Any) -> str:
