@@ -13,12 +13,14 @@ from dash import dcc, html
 from cityscreen.settings import Settings, get_settings
 from dashboard import ids
 from dashboard.cache import init_cache
-from dashboard.components import kiosk, live
+from dashboard.components import kiosk, live, shell
 from dashboard.routes import bp
 
 HERE = Path(__file__).resolve().parent
 ASSETS = HERE.parent / "assets"
-PLOTLY_JS = "_dash-component-suites/plotly/package_data/plotly.min.js"  # what dcc.Graph loads
+# plotly.js with only the traces the pages draw (assets/vendor/README.md): dcc.Graph uses
+# window.Plotly when it is there instead of fetching the full 4.8 MB bundle.
+PLOTLY_JS = "vendor/plotly-cityscreen-4.1.1.min.js"
 
 
 def create_app(settings: Settings | None = None, *, cache_config: dict[str, Any] | None = None,
@@ -36,24 +38,19 @@ def create_app(settings: Settings | None = None, *, cache_config: dict[str, Any]
         use_pages=True,
         pages_folder=str(HERE / "pages"),
         assets_folder=str(ASSETS),
+        assets_path_ignore=["vendor"],  # served, but loaded only where app.py says
         compress=True,
         title="城市运行一张屏",
         update_title=None,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
-    # plotly.js (4.8 MB) is otherwise requested and evaluated only after the layout has
-    # rendered. Fetch it with the other bundles and evaluate it right after the renderer has
-    # started, so its evaluation overlaps the layout and routing round trips (dcc.Graph uses
-    # window.Plotly when it is there).
-    plotly_js = f"{app.config.requests_pathname_prefix}{PLOTLY_JS}"
-    app.index_string = app.index_string.replace("<html>", '<html lang="zh-CN">').replace(
-        "{%css%}", f'<link rel="preload" href="{plotly_js}" as="script">\n        {{%css%}}'
-    ).replace("{%renderer%}", f'{{%renderer%}}\n            <script src="{plotly_js}"></script>')
-    app.layout = html.Div([
+    app.index_string = index_string(app)
+    # A function: the layout request carries the page being opened (components/shell.py).
+    app.layout = lambda: html.Div([
         dcc.Location(id=ids.URL, refresh="callback-nav"),
         *live.shell_pieces(interval_ms),
         *kiosk.shell_pieces(),
-        dash.page_container,
+        shell.page_container(app),
     ], id=ids.SHELL, className="shell")
     init_cache(app.server, settings, cache_config)
     app.server.register_blueprint(bp)
@@ -64,6 +61,33 @@ def create_app(settings: Settings | None = None, *, cache_config: dict[str, Any]
     freeze_startup_heap()
     app.server.after_request(_freeze_after_warmup)
     return app
+
+
+def index_string(app: dash.Dash) -> str:
+    """Dash's page, with what the first paint waits for requested while the bundles load."""
+    prefix = app.config.requests_pathname_prefix
+    plotly_js = app.get_asset_url(PLOTLY_JS)
+    early = [
+        # Layout (with the page in it: components/shell.py) and callbacks, fetched by the
+        # renderer once the bundles have run: requested now, the server builds the page
+        # while they download. Same mode and credentials as the renderer's fetch, so the
+        # browser hands it these responses.
+        f'<link rel="preload" href="{prefix}_dash-layout" as="fetch" crossorigin="anonymous">',
+        f'<link rel="preload" href="{prefix}_dash-dependencies" as="fetch" '
+        'crossorigin="anonymous">',
+        f'<link rel="preload" href="{plotly_js}" as="script">',
+        # dcc's lazy chunks of the overview (map and charts, topbar controls): otherwise
+        # requested only once the page has rendered.
+        *(f'<link rel="preload" href="{prefix}_dash-component-suites/dash/dcc/async-{c}.js" '
+          'as="script">' for c in ("graph", "dropdown", "datepicker")),
+    ]
+    # The layout request's Referer must name the page (shell.py); same-origin only.
+    head = '<meta name="referrer" content="same-origin">\n        '
+    # plotly.js before the renderer starts: a dcc.Graph that mounted first would fetch and
+    # run the full bundle itself (the layout, preloaded, can arrive while it downloads).
+    return app.index_string.replace("<html>", '<html lang="zh-CN">').replace(
+        "{%css%}", head + "\n        ".join(early) + "\n        {%css%}"
+    ).replace("{%renderer%}", f'<script src="{plotly_js}"></script>\n            {{%renderer%}}')
 
 
 WARMUP_REQUESTS = 8

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import ast
+import json
 import os
 import re
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cityscreen import db
 from cityscreen.settings import get_settings
-from tests.dashboard.browser import choropleth_locations, rendered_features, wait_map_idle
+from tests.dashboard.browser import (
+    choropleth_locations,
+    rendered_features,
+    rendered_labels,
+    wait_labels,
+    wait_map_idle,
+)
 from tests.dashboard.conftest import Served
 from tests.dashboard.seed import insert_events
 from tests.support import create_database, drop_database
@@ -46,8 +56,9 @@ def wait_locations(page: Any, want: list[str], timeout: float = 90.0) -> list[st
     raise AssertionError(f"map shows {got[:5]}… not {sorted(want)[:5]}…")
 
 
-def click_lonlat(page: Any, lon: float, lat: float, graph: str = "map") -> None:
-    """A real mouse click on the map at a geographic point."""
+def click_lonlat(page: Any, lon: float, lat: float, graph: str = "map",
+                 hover_only: bool = False) -> None:
+    """A real mouse click (or only the hover) on the map at a geographic point."""
     xy = page.evaluate(
         """([id, lon, lat]) => {
              const gd = document.querySelector('#' + id + ' .js-plotly-plot');
@@ -56,7 +67,8 @@ def click_lonlat(page: Any, lon: float, lat: float, graph: str = "map") -> None:
              const r = map.getCanvas().getBoundingClientRect();
              return [r.left + p.x, r.top + p.y]; }""", [graph, lon, lat])
     page.mouse.move(xy[0], xy[1])
-    page.mouse.click(xy[0], xy[1])
+    if not hover_only:
+        page.mouse.click(xy[0], xy[1])
 
 
 def children(city: Any, level: str, parent: str) -> list[str]:
@@ -218,3 +230,105 @@ def test_the_clock_shows_cityscreen_tz_in_a_utc_browser(chromium: Any, served: S
         assert datetime.now(tz).utcoffset().total_seconds() != 0  # the test means something
     finally:
         context.close()
+
+
+def unit_names(codes: list[str]) -> dict[str, str]:
+    """Names of admin units, from the database."""
+    with db.transaction() as conn, conn.cursor() as cur:
+        cur.execute("SELECT code, name FROM admin_unit WHERE code = ANY(%s)", (codes,))
+        return dict(cur.fetchall())
+
+
+def district_names(page: Any) -> list[str]:
+    """The district names the overview's labels trace carries (what should be drawn)."""
+    return page.evaluate("""() => Array.from(
+        document.querySelector('#map .js-plotly-plot').data[4].customdata)""")
+
+
+def test_labels_appear_and_a_click_still_drills_after_a_live_patch(
+        page: Any, served: Served, dash_city: dict[str, Any]) -> None:
+    """The unit labels come after the polygons (a Patch makes them visible); the map keeps
+    drawing, hovering and drilling after that Patch and after a live refresh Patch."""
+    city = dash_city["city"]
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    open_map(page, served.base + "/?window=30d")
+    names = district_names(page)
+    assert sorted(names) == sorted(unit_names(city.district).values())
+    drawn = wait_labels(page)
+    assert drawn and set(drawn) <= set(names)
+    before = int(page.locator(TILE).inner_text().replace(",", ""))
+    grid = city.grid[len(city.grid) // 3]
+    with db.transaction() as conn:  # a live refresh: the page patches values into the map
+        insert_events(conn, {grid: city.points[grid]}, 1, now=datetime.now(get_settings().tz),
+                      prefix=f"labels-{uuid.uuid4().hex[:8]}", days=0.0005)
+        with conn.cursor() as cur:
+            cur.execute("SELECT bump_data_version(NULL)")
+    page.wait_for_function(
+        "([sel, n]) => parseInt(document.querySelector(sel).innerText.replace(/,/g, '')) > n",
+        arg=[TILE, before], timeout=90_000)
+    assert wait_map_idle(page)
+    assert set(rendered_labels(page)) == set(drawn), "the refresh lost the labels"
+    assert errors == [], errors  # e.g. MapLibre rejecting the style Plotly.react handed it
+    # hover shows the district's name, and a real click still drills down
+    click_lonlat(page, *city.points[grid], hover_only=True)
+    hover = page.locator("#map .hoverlayer .hovertext")
+    hover.first.wait_for(state="visible")
+    assert unit_names([grid[:6]])[grid[:6]] in (hover.first.text_content() or "")
+    click_lonlat(page, *city.points[grid])
+    page.wait_for_url(re.compile(rf"unit={grid[:6]}"))
+    wait_locations(page, children(city, "street", grid[:6]))
+    assert wait_labels(page), "no labels on the district after drilling"
+
+
+def test_the_first_layout_carries_the_page(page: Any, served: Served,
+                                            dash_city: dict[str, Any]) -> None:
+    """Opening a URL costs no routing round trip: the layout request (preloaded with the
+    bundles) already holds the page of its Referer."""
+    city = dash_city["city"]
+    street = city.street[1]
+    posts: list[str] = []
+    layouts: list[str] = []
+    page.on("request", lambda r: posts.append(r.post_data or "")
+            if "_dash-update-component" in r.url else None)
+    page.on("request", lambda r: layouts.append(r.url) if "_dash-layout" in r.url else None)
+    open_map(page, f"{served.base}/?unit={street}&window=7d")
+    wait_locations(page, children(city, "community", street))
+    assert not [p for p in posts if "_pages_content" in p], "a routing callback ran"
+    assert len(layouts) == 1, layouts  # the renderer used the preloaded response
+    # without a Referer (or from elsewhere) the layout is Dash's empty container, routed
+    for headers in ({}, {"Referer": "http://elsewhere.example/?unit=" + street}):
+        req = urllib.request.Request(served.base + "/_dash-layout", headers=headers)
+        body = urllib.request.urlopen(req, timeout=30).read().decode()
+        assert "page-root" not in body and "_pages_content" in body
+    req = urllib.request.Request(served.base + "/_dash-layout",
+                                 headers={"Referer": f"{served.base}/?unit={street}"})
+    layout = json.loads(urllib.request.urlopen(req, timeout=30).read())
+    assert f'"unit": "{street}"' in json.dumps(layout, ensure_ascii=False)
+
+
+def trace_types_in_dashboard() -> set[str]:
+    """Every Plotly trace type the dashboard's Python code builds (``go.<Trace>(...)``)."""
+    root = Path(__file__).resolve().parents[2] / "dashboard"
+    found: set[str] = set()
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id == "go" and node.attr[0].isupper()
+                    and node.attr not in ("Figure", "FigureWidget")):
+                found.add(node.attr.lower())
+    return found
+
+
+def test_every_trace_type_the_pages_use_is_in_the_bundle(page: Any, served: Served,
+                                                         dash_city: dict[str, Any]) -> None:
+    """The pages load a partial plotly.js (assets/vendor): a trace type missing from it
+    would draw nothing."""
+    page.goto(served.base + "/")
+    page.wait_for_function("() => !!window.Plotly")
+    bundled = set(page.evaluate("() => Object.keys(Plotly.PlotSchema.get().traces)"))
+    used = trace_types_in_dashboard()
+    assert {"choroplethmap", "scattermap", "densitymap", "bar", "scatter"} <= used
+    assert used <= bundled, f"add {sorted(used - bundled)} to assets/vendor's bundle"
+    loaded = page.evaluate("() => performance.getEntriesByType('resource').map(r => r.name)")
+    assert not [u for u in loaded if "package_data/plotly" in u], "the full bundle loaded too"
