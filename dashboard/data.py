@@ -12,11 +12,13 @@ import importlib.util
 import logging
 import sys
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
+import flask
 import psycopg2
 
 from cityscreen import db
@@ -72,6 +74,41 @@ class Reader(AbstractContextManager["Reader"]):
             self._cm = self._conn = None
 
 
+T = TypeVar("T")
+
+# Threads that run part of a view on a second pooled connection while the request's own
+# thread runs the rest: a cold view is a dozen independent statements, and two backends use
+# both cores. Shared machinery like the pool itself; it holds no request's data.
+_BESIDE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cityscreen-beside")
+
+
+def beside(r: Reader, fn: Callable[..., T], *args: Any) -> Callable[[], T]:
+    """Start ``fn(reader, *args)`` on another pooled connection at ``r``'s version and cache;
+    returns a function that waits for its result. When the pool has no connection to spare
+    (or the start fails), the result is computed on ``r`` itself instead."""
+    app = flask.current_app._get_current_object() if flask.has_app_context() else None
+
+    def job() -> T:
+        with app.app_context() if app is not None else nullcontext(), \
+                Reader(r.version, r.cache) as side:
+            return fn(side, *args)
+
+    try:
+        future = _BESIDE.submit(job)
+    except RuntimeError:  # interpreter shutting down
+        return lambda: fn(r, *args)
+
+    def result() -> T:
+        try:
+            return future.result()
+        except db.DatabaseError as exc:
+            if "pool exhausted" not in str(exc):
+                raise
+            log.debug("no spare connection for a view's second half: %s", exc)
+            return fn(r, *args)
+    return result
+
+
 def kpi_module() -> Any | None:
     """``dashboard.kpi`` (the closed-loop KPI definitions) once it exists, else None."""
     if importlib.util.find_spec("dashboard.kpi") is None:
@@ -88,9 +125,14 @@ def now_local() -> datetime:
 
 
 def resolve_unit(r: Reader, code: str | None) -> Row | None:
-    """The unit for ``code``, or the city when the code is missing or unknown."""
+    """The unit for ``code``, or the city when the code is missing or unknown; a street or
+    community carries its grid codes (``queries.unit_grids``), looked up once for the view's
+    statements."""
     unit = r.run("unit_info", queries.unit_info, code) if code else None
-    return unit or r.run("root_unit", queries.root_unit)
+    unit = unit or r.run("root_unit", queries.root_unit)
+    if unit is not None and unit["level"] in queries.GRID_SET_LEVELS:
+        unit = {**unit, "grids": r.run("unit_grids", queries.unit_grids, unit["code"])}
+    return unit
 
 
 def breadcrumb(r: Reader, unit: Row) -> list[Row]:
@@ -144,7 +186,8 @@ def tiles(r: Reader, unit: Row, state: ViewState, now: datetime) -> dict[str, An
         # closure rates (a closed-only or open-only view has no on-time rate to speak of).
         kf = {k: v for k, v in f.items() if k in ("channel", "major")} or None
         k = r.cache.get_or_compute("kpi.unit_kpis", (code, start, end, kf), r.version,
-                                   lambda: kpi.unit_kpis(r.conn(), code, start, end, kf))
+                                   lambda: kpi.unit_kpis(r.conn(), code, start, end, kf,
+                                                         grids=unit.get("grids")))
         on_time, satisfaction = k.get("on_time_rate"), k.get("satisfaction")
     else:
         c = r.run("unit_counts", queries.unit_counts, unit, start, end, f)
@@ -192,10 +235,13 @@ def trends(r: Reader, unit: Row, state: ViewState, now: datetime) -> dict[str, A
 
 
 def overview_values(r: Reader, unit: Row, state: ViewState, now: datetime,
-                    units: list[Row]) -> dict[str, Any]:
-    """Everything on the overview that changes with new data (what a live refresh sends)."""
+                    units: list[Row], trend: Callable[[], Any] | None = None
+                    ) -> dict[str, Any]:
+    """Everything on the overview that changes with new data (what a live refresh sends);
+    ``trend``: the trends already started ``beside`` this reader."""
     start, end = window_bounds(state, get_settings().tz, now)
     f = state.filters()
+    trend = trend or beside(r, trends, unit, state, now)
     rows = r.run("children_values", queries.children_values, unit, start, end, f)
     values = metric_values(rows, units, state.metric)
     names = {u["code"]: u["name"] for u in units}
@@ -206,7 +252,7 @@ def overview_values(r: Reader, unit: Row, state: ViewState, now: datetime,
         "values": values,
         "ranking": ranking,
         "tiles": tiles(r, unit, state, now),
-        "trends": trends(r, unit, state, now),
+        "trends": trend(),
         "ticker": r.run("ticker", queries.ticker, unit, now.replace(second=0, microsecond=0),
                         f),
         "heat": [],
@@ -239,6 +285,7 @@ def overview_model(state: ViewState, now: datetime | None = None, version: Any =
         unit = resolve_unit(r, state.unit)
         if unit is None:
             return {"version": r.version, "unit": None}
+        trend = beside(r, trends, unit, state, now)
         geom = r.run("children_geometry", queries.children_geometry, unit["code"])
         model = {
             "version": r.version,
@@ -250,7 +297,7 @@ def overview_model(state: ViewState, now: datetime | None = None, version: Any =
             "majors": r.run("major_categories", queries.major_categories),
             "cameras": r.run("cameras_in", queries.cameras_in, unit) if state.cams else [],
         }
-        model.update(overview_values(r, unit, state, now, geom["units"]))
+        model.update(overview_values(r, unit, state, now, geom["units"], trend))
         return model
 
 

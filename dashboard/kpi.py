@@ -130,13 +130,17 @@ def _prefix_sql(column: str, prefix: str | None, params: dict[str, Any]) -> str:
     return f" AND {column} LIKE %(pattern)s"
 
 
-def _unit_sql(unit: Unit, params: dict[str, Any]) -> str:
+def _unit_sql(unit: Unit, params: dict[str, Any], grids: list[str] | None = None) -> str:
     """`` AND grid_code …`` selecting the unit's cases on ``event``: a street's or community's
-    own codes (dash_event_grids, geo/sql/045), so the index on (grid_code, reported_at) is
+    own codes (``grids`` when the caller has them: every code under the prefix that ``event``
+    holds; else dash_event_grids, geo/sql/045), so the index on (grid_code, reported_at) is
     bounded by the window too, not only by the prefix; a grid's code; else the prefix."""
+    if unit.prefix is not None and unit.level in ("street", "community") and grids is not None:
+        params["unit_grids"] = list(grids)
+        return " AND grid_code = ANY(%(unit_grids)s::text[])"
     if unit.prefix is not None and unit.level in ("street", "community"):
         params["unit_code"] = unit.prefix
-        return " AND grid_code = ANY(dash_event_grids(%(unit_code)s))"
+        return " AND grid_code = ANY((SELECT dash_event_grids(%(unit_code)s))::text[])"
     if unit.prefix is not None and unit.level == "grid" and len(unit.prefix) == 15:
         params["unit_code"] = unit.prefix
         return " AND grid_code = %(unit_code)s"
@@ -251,10 +255,11 @@ def _finish(c: Mapping[str, Any], median: float | None) -> dict[str, Any]:
 
 
 def _direct(conn: Any, unit: Unit, key_len: int | None, start: datetime, end: datetime,
-            filters: Mapping[str, Any] | None) -> dict[Any, dict[str, Any]]:
+            filters: Mapping[str, Any] | None, grids: list[str] | None = None
+            ) -> dict[Any, dict[str, Any]]:
     """KPIs by key straight from ``event``."""
     params: dict[str, Any] = {}
-    where = _unit_sql(unit, params)
+    where = _unit_sql(unit, params, grids)
     where += _filter_sql(filters, FILTER_COLUMNS, params)
     key = "''::text" if key_len is None else f"left(grid_code, {int(key_len)})"
     counts: dict[Any, dict[str, Any]] = defaultdict(dict)
@@ -396,14 +401,15 @@ def _exact_medians(conn: Any, key: str, where: str, params: dict[str, Any],
 
 
 def _kpis_by_key(conn: Any, unit: Unit, key_len: int | None, start: datetime, end: datetime,
-                 filters: Mapping[str, Any] | None) -> dict[Any, dict[str, Any]]:
+                 filters: Mapping[str, Any] | None, grids: list[str] | None = None
+                 ) -> dict[Any, dict[str, Any]]:
     started = time.perf_counter()
     use_rollup = unit.level in ROLLUP_LEVELS and (key_len is None or key_len <= 6) and all(
         k in ROLLUP_FILTERS for k, v in (filters or {}).items() if v not in (None, "", []))
     result = _from_rollups(conn, unit, key_len, start, end, filters) if use_rollup else None
     path = "rollup"
     if result is None:
-        result, path = _direct(conn, unit, key_len, start, end, filters), "event"
+        result, path = _direct(conn, unit, key_len, start, end, filters, grids), "event"
         result = {k or None: v for k, v in result.items()} if key_len else result
     log.debug("kpi %s %s by %s via %s: %.1f ms", unit.level, unit.code, key_len, path,
               (time.perf_counter() - started) * 1000)
@@ -418,17 +424,20 @@ def _empty() -> dict[str, Any]:
 
 
 def unit_kpis(conn: Any, unit_code: str | None, start: datetime, end: datetime,
-              filters: Mapping[str, Any] | None = None) -> dict[str, Any]:
+              filters: Mapping[str, Any] | None = None, *, grids: list[str] | None = None
+              ) -> dict[str, Any]:
     """KPIs of one unit (None = the city) for cases reported in ``[start, end)``.
 
     ``filters``: optional ``{"channel": ..., "major": ..., "category": ...}`` (str or list).
+    ``grids``: a street's or community's grid codes as ``dashboard.queries.unit_grids`` gives
+    them (saves looking them up again).
     Keys: received, closed, closure_rate, on_time_rate, overdue_open, due_2h,
     mean_handling_hours, median_handling_hours, reopen_rate, extension_rate, satisfaction,
     rated, provisional.
     """
     start, end = _check_window(start, end)
     unit = resolve_unit(conn, unit_code)
-    by_key = _kpis_by_key(conn, unit, None, start, end, filters)
+    by_key = _kpis_by_key(conn, unit, None, start, end, filters, grids)
     return next(iter(by_key.values()), _empty())
 
 

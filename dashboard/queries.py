@@ -48,18 +48,34 @@ def _check_code(code: str) -> str:
 # 045: the distinct codes under the prefix found in the table's index itself, so exactly the
 # rows the LIKE matches), one index descent per code bounded in time too. A grid is its code.
 # Districts keep the LIKE (thousands of codes; their windows are read from the roll-ups).
-GRID_SETS = {"event": "dash_event_grids(%s)", "hourly": "dash_hourly_grids(%s)"}
+# The scalar subquery makes the code list an InitPlan, computed once per statement: a bare
+# function call in a filter or a bitmap recheck is called again for every row (4 s once).
+GRID_SETS = {"event": "(SELECT dash_event_grids(%s))::text[]",
+             "hourly": "(SELECT dash_hourly_grids(%s))::text[]"}
 
 
-def unit_match(unit: Row, column: str, table: str) -> tuple[str, str]:
+GRID_SET_LEVELS = ("street", "community")
+
+
+def unit_match(unit: Row, column: str, table: str) -> tuple[str, Any]:
     """SQL matching ``column`` (a grid code of ``table``: event or hourly) to the unit's cases,
-    and its one parameter."""
+    and its one parameter. A unit carrying ``grids`` (``unit_grids``, looked up once per view)
+    matches those; else the statement looks them up itself."""
     code = _check_code(unit["code"])
     if unit["level"] == "grid" and len(code) == CODE_LEN["grid"]:
         return f"{column} = %s", code
-    if unit["level"] in ("street", "community"):
+    if unit["level"] in GRID_SET_LEVELS and unit.get("grids") is not None:
+        return f"{column} = ANY(%s::text[])", list(unit["grids"])
+    if unit["level"] in GRID_SET_LEVELS:
         return f"{column} = ANY({GRID_SETS[table]})", code
     return f"{column} LIKE %s", code + "%"
+
+
+def unit_grids(conn: Connection, code: str) -> list[str]:
+    """The grid codes under a street or community that ``event`` holds (every code a prefix
+    match on ``event`` finds, admin unit or not; ``event_hourly`` holds no others)."""
+    row = _one(conn, "SELECT dash_event_grids(%s) AS codes", (_check_code(code),))
+    return list(row["codes"]) if row else []
 
 
 def event_scope(unit: Row, start: datetime | None, end: datetime | None,
@@ -622,6 +638,23 @@ def ticker(conn: Connection, unit: Row, now: datetime, filters: dict[str, str] |
            limit: int = 12) -> list[Row]:
     """New urgent cases (priority 1, last 24 h) and cases that went overdue in the last 24 h."""
     where, params = event_scope(unit, None, None, filters)
+    if unit["level"] == "city":
+        due, dparams = """
+            SELECT e.* FROM event e WHERE e.status <> 'closed'
+              AND e.deadline_at < %s AND e.deadline_at >= %s - interval '24 hours'""", [now, now]
+    else:
+        # The unit's open cases due in the last 24 h, found index-only among the city's (a
+        # few thousand: event_open_deadline_cover holds the grid code), then fetched by
+        # (grid_code, reported_at). A bitmap of the unit's codes (a busy street's every case,
+        # all time) or the heap of every city case due took 100-140 ms.
+        match, code = unit_match(unit, "o.grid_code", "event")
+        due, dparams = f"""
+            SELECT e.* FROM (
+                SELECT DISTINCT o.grid_code, o.reported_at, o.deadline_at FROM event o
+                WHERE o.status <> 'closed' AND o.deadline_at < %s
+                  AND o.deadline_at >= %s - interval '24 hours' AND {match}) k
+            JOIN event e ON e.grid_code = k.grid_code AND e.reported_at = k.reported_at
+             AND e.deadline_at = k.deadline_at AND e.status <> 'closed'""", [now, now, code]
     return _rows(conn, f"""
         (SELECT 'urgent' AS kind, e.id, e.reported_at AS at, e.category, e.grid_code,
                 coalesce(c.name, e.category) AS category_name, e.address
@@ -631,12 +664,11 @@ def ticker(conn: Connection, unit: Row, now: datetime, filters: dict[str, str] |
         UNION ALL
         (SELECT 'overdue' AS kind, e.id, e.deadline_at AS at, e.category, e.grid_code,
                 coalesce(c.name, e.category) AS category_name, e.address
-         FROM event e LEFT JOIN category c ON c.code = e.category
-         WHERE {where} AND e.status <> 'closed'
-           AND e.deadline_at < %s AND e.deadline_at >= %s - interval '24 hours'
+         FROM ({due}) e LEFT JOIN category c ON c.code = e.category
+         WHERE {where}
          ORDER BY e.deadline_at DESC LIMIT %s)
         ORDER BY at DESC LIMIT %s""",
-                 [*params, now, limit, *params, now, now, limit, limit])
+                 [*params, now, limit, *dparams, *params, limit, limit])
 
 
 # ------------------------------------------------------------------ grid and case

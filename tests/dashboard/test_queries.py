@@ -656,3 +656,50 @@ def test_district_hours_from_the_kpi_rollup_equal_direct_counts(
     with db.transaction("reader") as conn:
         after = [_hours_and_counts_agree(conn, c, start, end, filters) for c in codes]
     assert after == pending
+
+
+def test_beside_runs_on_another_connection_and_falls_back_when_none_is_free() -> None:
+    """A view's trends run on a second pooled connection; with the pool used up they run on
+    the request's own connection instead of failing."""
+    from contextlib import ExitStack
+
+    def pid(r: data.Reader) -> int:
+        with r.conn().cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            return cur.fetchone()[0]
+
+    with data.Reader(version="beside", cache=QueryCache(None, "none")) as r:
+        own = pid(r)
+        assert data.beside(r, pid)() != own
+        with ExitStack() as stack:
+            pool_size = db._POOLS.get("reader", db.reader_url()).maxconn
+            for _ in range(pool_size - 1):  # every connection but the request's own
+                stack.enter_context(db.pooled("reader"))
+            assert data.beside(r, pid)() == own
+
+
+@pytest.mark.parametrize("filters", [{}, {"channel": "hotline_12345"}])
+def test_ticker_equals_direct_selection(stray: dict[str, Any], filters: dict[str, str]) -> None:
+    """Urgent and newly overdue cases of a street, community and grid: the ones a prefix
+    match on ``event`` selects (the overdue ones are found through the deadline index)."""
+    now = stray["end"] - timedelta(hours=5)
+    cond, extra = ("", []) if not filters else (" AND source = %s", [filters["channel"]])
+    with db.transaction("reader") as conn:
+        for code in (stray["street"], stray["community"], stray["grid"]):
+            with data.Reader("ticker", QueryCache(None, "none")) as r:
+                unit = data.resolve_unit(r, code)
+            assert unit is not None and ("grids" in unit) == (code != stray["grid"])
+            with conn.cursor() as cur:
+                cur.execute(f"""
+                    SELECT 'urgent', id FROM event WHERE grid_code LIKE %s{cond}
+                      AND priority = 1 AND reported_at >= %s - interval '24 hours'
+                    UNION ALL
+                    SELECT 'overdue', id FROM event WHERE grid_code LIKE %s{cond}
+                      AND status <> 'closed' AND deadline_at < %s
+                      AND deadline_at >= %s - interval '24 hours'""",
+                            [code + "%", *extra, now, code + "%", *extra, now, now])
+                want = set(cur.fetchall())
+            assert any(k == "overdue" for k, _ in want) or code == stray["grid"]
+            for u in (unit, queries.unit_info(conn, code)):  # with its grid list, and without
+                got = {(r["kind"], r["id"]) for r in queries.ticker(conn, u, now, filters, 1000)}
+                assert got == want
