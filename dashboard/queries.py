@@ -638,12 +638,13 @@ def ticker(conn: Connection, unit: Row, now: datetime, filters: dict[str, str] |
            limit: int = 12) -> list[Row]:
     """New urgent cases (priority 1, last 24 h) and cases that went overdue in the last 24 h."""
     where, params = event_scope(unit, None, None, filters)
-    if unit["level"] == "city":
+    if unit["level"] in ("city", "district"):
+        # A city's or district's latest due cases come first along event_open_deadline.
         due, dparams = """
             SELECT e.* FROM event e WHERE e.status <> 'closed'
               AND e.deadline_at < %s AND e.deadline_at >= %s - interval '24 hours'""", [now, now]
     else:
-        # The unit's open cases due in the last 24 h, found index-only among the city's (a
+        # A street's open cases due in the last 24 h, found index-only among the city's (a
         # few thousand: event_open_deadline_cover holds the grid code), then fetched by
         # (grid_code, reported_at). A bitmap of the unit's codes (a busy street's every case,
         # all time) or the heap of every city case due took 100-140 ms.

@@ -680,15 +680,16 @@ def test_beside_runs_on_another_connection_and_falls_back_when_none_is_free() ->
 
 @pytest.mark.parametrize("filters", [{}, {"channel": "hotline_12345"}])
 def test_ticker_equals_direct_selection(stray: dict[str, Any], filters: dict[str, str]) -> None:
-    """Urgent and newly overdue cases of a street, community and grid: the ones a prefix
-    match on ``event`` selects (the overdue ones are found through the deadline index)."""
+    """Urgent and newly overdue cases of a district, street, community and grid: the ones a
+    prefix match on ``event`` selects (the overdue ones are found through the deadline index)."""
     now = stray["end"] - timedelta(hours=5)
     cond, extra = ("", []) if not filters else (" AND source = %s", [filters["channel"]])
     with db.transaction("reader") as conn:
-        for code in (stray["street"], stray["community"], stray["grid"]):
+        for code in (stray["street"][:6], stray["street"], stray["community"], stray["grid"]):
             with data.Reader("ticker", QueryCache(None, "none")) as r:
                 unit = data.resolve_unit(r, code)
-            assert unit is not None and ("grids" in unit) == (code != stray["grid"])
+            assert unit is not None
+            assert ("grids" in unit) == (unit["level"] in ("street", "community"))
             with conn.cursor() as cur:
                 cur.execute(f"""
                     SELECT 'urgent', id FROM event WHERE grid_code LIKE %s{cond}
