@@ -52,6 +52,17 @@
                         .assign(['data', LABELS, 'text'], Array.from(names)).build();
                 });
             },
+            // The trend charts' figures wait in a store until the map has drawn (plotting
+            // them first kept the main thread from the map); refreshes patch the store.
+            showCharts: function (charts) {
+                if (!charts) {
+                    return [window.dash_clientside.no_update, window.dash_clientside.no_update,
+                            window.dash_clientside.no_update];
+                }
+                return afterFirstDraw('map', 30000).then(function () {
+                    return [charts.t24, charts.t30, charts.cat];
+                });
+            },
         },
     });
 })();

@@ -20,6 +20,7 @@ KPI_DELTA = "kpi-delta"  # pattern id: {"type": KPI_DELTA, "key": name}
 TREND_24H = "trend-24h"
 TREND_30D = "trend-30d"
 CATEGORY_CHART = "category-chart"
+CHARTS = "charts"  # store: the three charts' figures, drawn into them after the map
 RANKING = "ranking"
 RANK_ROW = "rank-row"  # pattern id: {"type": RANK_ROW, "code": code}
 TICKER = "ticker"

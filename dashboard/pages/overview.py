@@ -39,6 +39,11 @@ log = logging.getLogger("cityscreen.dashboard")
 dash.register_page(__name__, path="/", name="overview", title="城市运行一张屏")
 
 GRAPH_CONFIG = {"displayModeBar": False, "scrollZoom": True, "responsive": True}
+# What a chart shows until its figure is drawn into it: nothing (cheap to plot).
+PENDING_CHART = {"data": [], "layout": {
+    "xaxis": {"visible": False}, "yaxis": {"visible": False},
+    "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
+    "margin": {"l": 0, "r": 0, "t": 0, "b": 0}}}
 
 
 def as_dict(fig: Any) -> dict[str, Any]:
@@ -108,13 +113,17 @@ def render(state: ViewState, version: Any) -> html.Div:
             # Not wrapped in dcc.Loading: that resets uirevision (the user's zoom) on refresh.
             html.Section(dcc.Graph(id=ids.MAP, figure=as_dict(fig), config=GRAPH_CONFIG,
                                    className="map-graph"), className="col col-map"),
+            # The charts' figures wait in a store and are drawn once the map has drawn
+            # (assets/cityscreen.js showCharts): plotting them first held the main thread
+            # while the map waited for its style and sources.
             html.Section([
-                dcc.Graph(id=ids.TREND_24H, figure=as_dict(panels.trend_24h(tr, theme, lang)),
-                          **graph),
-                dcc.Graph(id=ids.TREND_30D, figure=as_dict(panels.trend_30d(tr, theme, lang)),
-                          **graph),
-                dcc.Graph(id=ids.CATEGORY_CHART,
-                          figure=as_dict(panels.category_chart(tr, theme, lang)), **graph),
+                dcc.Store(id=ids.CHARTS, data={
+                    "t24": as_dict(panels.trend_24h(tr, theme, lang)),
+                    "t30": as_dict(panels.trend_30d(tr, theme, lang)),
+                    "cat": as_dict(panels.category_chart(tr, theme, lang))}),
+                dcc.Graph(id=ids.TREND_24H, figure=PENDING_CHART, **graph),
+                dcc.Graph(id=ids.TREND_30D, figure=PENDING_CHART, **graph),
+                dcc.Graph(id=ids.CATEGORY_CHART, figure=PENDING_CHART, **graph),
             ], className="col col-left"),
             html.Section([
                 html.H3(t("ranking", lang), className="panel-title"),
@@ -193,9 +202,7 @@ def map_patch(vals: dict[str, Any], state: ViewState) -> Patch:
     Output(ids.MAP, "figure"),
     Output({"type": ids.KPI_VALUE, "key": ALL}, "children"),
     Output({"type": ids.KPI_DELTA, "key": ALL}, "children"),
-    Output(ids.TREND_24H, "figure"),
-    Output(ids.TREND_30D, "figure"),
-    Output(ids.CATEGORY_CHART, "figure"),
+    Output(ids.CHARTS, "data"),
     Output(ids.RANKING, "children"),
     Output(ids.TICKER, "children"),
     Output(ids.PAGE_VERSION, "data"),
@@ -205,7 +212,8 @@ def map_patch(vals: dict[str, Any], state: ViewState) -> Patch:
     prevent_initial_call=True,  # the initial figure is in the layout (STACK.md: Patch race)
 )
 def refresh(version: dict | None, page_state: dict | None, page_version: int | None) -> tuple:
-    """New data: patch the map's values, the tiles, the trend lines, ranking and ticker."""
+    """New data: patch the map's values, the tiles, the trend lines (in the charts' store),
+    ranking and ticker."""
     if not version or page_state is None or page_version is None:
         raise PreventUpdate
     if version.get("v") == page_version:
@@ -225,15 +233,14 @@ def refresh(version: dict | None, page_state: dict | None, page_version: int | N
     delta_out = [panels.fmt_delta(tiles.get("events_delta"), state.lang)
                  for _ in ctx.outputs_list[2]]
     tr = vals["trends"]
-    t24 = Patch()
+    charts = Patch()
     for i, key in enumerate(("today", "yesterday", "last_week")):
-        t24["data"][i]["y"] = tr[key]
-    t24["data"][0]["x"] = tr["hours"]
-    t30 = Patch()
-    t30["data"][0]["y"] = tr["daily"]
-    t30["data"][0]["x"] = tr["days"]
-    return (fig, kpi_out, delta_out, t24, t30,
-            panels.category_chart(tr, state.theme, state.lang),
+        charts["t24"]["data"][i]["y"] = tr[key]
+    charts["t24"]["data"][0]["x"] = tr["hours"]
+    charts["t30"]["data"][0]["y"] = tr["daily"]
+    charts["t30"]["data"][0]["x"] = tr["days"]
+    charts["cat"] = as_dict(panels.category_chart(tr, state.theme, state.lang))
+    return (fig, kpi_out, delta_out, charts,
             panels.ranking(vals["ranking"], mf.metric_label(state.metric, state.lang),
                            state.lang),
             panels.ticker(vals["ticker"], state.lang), version["v"])
@@ -246,6 +253,17 @@ clientside_callback(
     Output(ids.MAP, "figure", allow_duplicate=True),
     Input(ids.MAP, "figure"),
     prevent_initial_call="initial_duplicate",
+)
+
+
+# The trend charts are drawn from their store once the map has drawn (and again from the
+# store whenever a refresh patches it).
+clientside_callback(
+    ClientsideFunction("cityscreen", "showCharts"),
+    Output(ids.TREND_24H, "figure"),
+    Output(ids.TREND_30D, "figure"),
+    Output(ids.CATEGORY_CHART, "figure"),
+    Input(ids.CHARTS, "data"),
 )
 
 

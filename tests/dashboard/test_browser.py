@@ -232,6 +232,14 @@ def test_the_clock_shows_cityscreen_tz_in_a_utc_browser(chromium: Any, served: S
         context.close()
 
 
+# JS: how many traces a chart has drawn / the sum of its first trace's y values.
+CHART_TRACES_JS = """(id) => { const gd = document.querySelector('#' + id + ' .js-plotly-plot');
+  return gd && gd._fullData ? gd._fullData.length : 0; }"""
+CHART_Y_SUM_JS = """(id) => { const gd = document.querySelector('#' + id + ' .js-plotly-plot');
+  const tr = gd && gd._fullData && gd._fullData[0];
+  return tr ? Array.from(tr.y).reduce((a, b) => a + (b || 0), 0) : 0; }"""
+
+
 def unit_names(codes: list[str]) -> dict[str, str]:
     """Names of admin units, from the database."""
     with db.transaction() as conn, conn.cursor() as cur:
@@ -247,8 +255,8 @@ def district_names(page: Any) -> list[str]:
 
 def test_labels_appear_and_a_click_still_drills_after_a_live_patch(
         page: Any, served: Served, dash_city: dict[str, Any]) -> None:
-    """The unit labels come after the polygons (a Patch makes them visible); the map keeps
-    drawing, hovering and drilling after that Patch and after a live refresh Patch."""
+    """The unit labels and the trend charts come after the polygons; the map keeps drawing,
+    hovering and drilling after the labels' Patch and after a live refresh Patch."""
     city = dash_city["city"]
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -257,6 +265,10 @@ def test_labels_appear_and_a_click_still_drills_after_a_live_patch(
     assert sorted(names) == sorted(unit_names(city.district).values())
     drawn = wait_labels(page)
     assert drawn and set(drawn) <= set(names)
+    # the trend charts follow the map too (drawn from their store)
+    page.wait_for_function(f"(id) => ({CHART_TRACES_JS})(id) === 3", arg="trend-24h")
+    assert page.evaluate(CHART_TRACES_JS, "category-chart") == 1
+    bars_before = page.evaluate(CHART_Y_SUM_JS, "trend-30d")
     before = int(page.locator(TILE).inner_text().replace(",", ""))
     grid = city.grid[len(city.grid) // 3]
     with db.transaction() as conn:  # a live refresh: the page patches values into the map
@@ -269,6 +281,9 @@ def test_labels_appear_and_a_click_still_drills_after_a_live_patch(
         arg=[TILE, before], timeout=90_000)
     assert wait_map_idle(page)
     assert set(rendered_labels(page)) == set(drawn), "the refresh lost the labels"
+    # the refresh patched the charts' store and the 30-day bars show the new case
+    page.wait_for_function(f"(id) => ({CHART_Y_SUM_JS})(id) > {bars_before}", arg="trend-30d")
+    assert page.evaluate(CHART_TRACES_JS, "trend-24h") == 3
     assert errors == [], errors  # e.g. MapLibre rejecting the style Plotly.react handed it
     # hover shows the district's name, and a real click still drills down
     click_lonlat(page, *city.points[grid], hover_only=True)
