@@ -12,13 +12,11 @@ import importlib.util
 import logging
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
-import flask
 import psycopg2
 
 from cityscreen import db
@@ -72,41 +70,6 @@ class Reader(AbstractContextManager["Reader"]):
         if self._cm is not None:
             self._cm.__exit__(et, ev, tb)
             self._cm = self._conn = None
-
-
-T = TypeVar("T")
-
-# Threads that run part of a view on a second pooled connection while the request's own
-# thread runs the rest: a cold view is a dozen independent statements, and two backends use
-# both cores. Shared machinery like the pool itself; it holds no request's data.
-_BESIDE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cityscreen-beside")
-
-
-def beside(r: Reader, fn: Callable[..., T], *args: Any) -> Callable[[], T]:
-    """Start ``fn(reader, *args)`` on another pooled connection at ``r``'s version and cache;
-    returns a function that waits for its result. When the pool has no connection to spare
-    (or the start fails), the result is computed on ``r`` itself instead."""
-    app = flask.current_app._get_current_object() if flask.has_app_context() else None
-
-    def job() -> T:
-        with app.app_context() if app is not None else nullcontext(), \
-                Reader(r.version, r.cache) as side:
-            return fn(side, *args)
-
-    try:
-        future = _BESIDE.submit(job)
-    except RuntimeError:  # interpreter shutting down
-        return lambda: fn(r, *args)
-
-    def result() -> T:
-        try:
-            return future.result()
-        except db.DatabaseError as exc:
-            if "pool exhausted" not in str(exc):
-                raise
-            log.debug("no spare connection for a view's second half: %s", exc)
-            return fn(r, *args)
-    return result
 
 
 def kpi_module() -> Any | None:
@@ -235,13 +198,10 @@ def trends(r: Reader, unit: Row, state: ViewState, now: datetime) -> dict[str, A
 
 
 def overview_values(r: Reader, unit: Row, state: ViewState, now: datetime,
-                    units: list[Row], trend: Callable[[], Any] | None = None
-                    ) -> dict[str, Any]:
-    """Everything on the overview that changes with new data (what a live refresh sends);
-    ``trend``: the trends already started ``beside`` this reader."""
+                    units: list[Row]) -> dict[str, Any]:
+    """Everything on the overview that changes with new data (what a live refresh sends)."""
     start, end = window_bounds(state, get_settings().tz, now)
     f = state.filters()
-    trend = trend or beside(r, trends, unit, state, now)
     rows = r.run("children_values", queries.children_values, unit, start, end, f)
     values = metric_values(rows, units, state.metric)
     names = {u["code"]: u["name"] for u in units}
@@ -252,7 +212,7 @@ def overview_values(r: Reader, unit: Row, state: ViewState, now: datetime,
         "values": values,
         "ranking": ranking,
         "tiles": tiles(r, unit, state, now),
-        "trends": trend(),
+        "trends": trends(r, unit, state, now),
         "ticker": r.run("ticker", queries.ticker, unit, now.replace(second=0, microsecond=0),
                         f),
         "heat": [],
@@ -285,7 +245,6 @@ def overview_model(state: ViewState, now: datetime | None = None, version: Any =
         unit = resolve_unit(r, state.unit)
         if unit is None:
             return {"version": r.version, "unit": None}
-        trend = beside(r, trends, unit, state, now)
         geom = r.run("children_geometry", queries.children_geometry, unit["code"])
         model = {
             "version": r.version,
@@ -297,7 +256,7 @@ def overview_model(state: ViewState, now: datetime | None = None, version: Any =
             "majors": r.run("major_categories", queries.major_categories),
             "cameras": r.run("cameras_in", queries.cameras_in, unit) if state.cams else [],
         }
-        model.update(overview_values(r, unit, state, now, geom["units"], trend))
+        model.update(overview_values(r, unit, state, now, geom["units"]))
         return model
 
 

@@ -658,26 +658,6 @@ def test_district_hours_from_the_kpi_rollup_equal_direct_counts(
     assert after == pending
 
 
-def test_beside_runs_on_another_connection_and_falls_back_when_none_is_free() -> None:
-    """A view's trends run on a second pooled connection; with the pool used up they run on
-    the request's own connection instead of failing."""
-    from contextlib import ExitStack
-
-    def pid(r: data.Reader) -> int:
-        with r.conn().cursor() as cur:
-            cur.execute("SELECT pg_backend_pid()")
-            return cur.fetchone()[0]
-
-    with data.Reader(version="beside", cache=QueryCache(None, "none")) as r:
-        own = pid(r)
-        assert data.beside(r, pid)() != own
-        with ExitStack() as stack:
-            pool_size = db._POOLS.get("reader", db.reader_url()).maxconn
-            for _ in range(pool_size - 1):  # every connection but the request's own
-                stack.enter_context(db.pooled("reader"))
-            assert data.beside(r, pid)() == own
-
-
 @pytest.mark.parametrize("filters", [{}, {"channel": "hotline_12345"}])
 def test_ticker_equals_direct_selection(stray: dict[str, Any], filters: dict[str, str]) -> None:
     """Urgent and newly overdue cases of a district, street, community and grid: the ones a
