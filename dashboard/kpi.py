@@ -33,6 +33,8 @@ from zoneinfo import ZoneInfo
 
 import psycopg2.extras
 
+from dashboard import queries
+
 log = logging.getLogger("cityscreen.dashboard.kpi")
 
 # Child code length below each level; a grid has no children.
@@ -131,20 +133,16 @@ def _prefix_sql(column: str, prefix: str | None, params: dict[str, Any]) -> str:
 
 
 def _unit_sql(unit: Unit, params: dict[str, Any], grids: list[str] | None = None) -> str:
-    """`` AND grid_code …`` selecting the unit's cases on ``event``: a street's or community's
-    own codes (``grids`` when the caller has them: every code under the prefix that ``event``
-    holds; else dash_event_grids, geo/sql/045), so the index on (grid_code, reported_at) is
-    bounded by the window too, not only by the prefix; a grid's code; else the prefix."""
-    if unit.prefix is not None and unit.level in ("street", "community") and grids is not None:
-        params["unit_grids"] = list(grids)
-        return " AND grid_code = ANY(%(unit_grids)s::text[])"
-    if unit.prefix is not None and unit.level in ("street", "community"):
-        params["unit_code"] = unit.prefix
-        return " AND grid_code = ANY((SELECT dash_event_grids(%(unit_code)s))::text[])"
-    if unit.prefix is not None and unit.level == "grid" and len(unit.prefix) == 15:
-        params["unit_code"] = unit.prefix
-        return " AND grid_code = %(unit_code)s"
-    return _prefix_sql("grid_code", unit.prefix, params)
+    """`` AND grid_code …`` selecting the unit's cases on ``event``, as the dashboard's queries
+    match them (``dashboard.queries.unit_match``: a street's or community's own codes, so the
+    index on (grid_code, reported_at) is bounded by the window too; ``grids`` when the caller
+    has them); nothing for the city."""
+    if unit.prefix is None:
+        return ""
+    clause, params["unit_match"] = queries.unit_match(
+        {"code": unit.prefix, "level": unit.level, "grids": grids}, "grid_code", "event",
+        "%(unit_match)s")
+    return f" AND {clause}"
 
 
 def _check_window(start: datetime, end: datetime) -> tuple[datetime, datetime]:

@@ -50,25 +50,25 @@ def _check_code(code: str) -> str:
 # Districts keep the LIKE (thousands of codes; their windows are read from the roll-ups).
 # The scalar subquery makes the code list an InitPlan, computed once per statement: a bare
 # function call in a filter or a bitmap recheck is called again for every row (4 s once).
-GRID_SETS = {"event": "(SELECT dash_event_grids(%s))::text[]",
-             "hourly": "(SELECT dash_hourly_grids(%s))::text[]"}
+GRID_SETS = {"event": "dash_event_grids", "hourly": "dash_hourly_grids"}
 
 
 GRID_SET_LEVELS = ("street", "community")
 
 
-def unit_match(unit: Row, column: str, table: str) -> tuple[str, Any]:
+def unit_match(unit: Row, column: str, table: str, placeholder: str = "%s") -> tuple[str, Any]:
     """SQL matching ``column`` (a grid code of ``table``: event or hourly) to the unit's cases,
-    and its one parameter. A unit carrying ``grids`` (``unit_grids``, looked up once per view)
-    matches those; else the statement looks them up itself."""
-    code = _check_code(unit["code"])
+    and its one parameter (written as ``placeholder``: ``%(name)s`` for named parameters).
+    A unit carrying ``grids`` (``unit_grids``, looked up once per view) matches those; else the
+    statement looks them up itself."""
+    code, p = _check_code(unit["code"]), placeholder
     if unit["level"] == "grid" and len(code) == CODE_LEN["grid"]:
-        return f"{column} = %s", code
+        return f"{column} = {p}", code
     if unit["level"] in GRID_SET_LEVELS and unit.get("grids") is not None:
-        return f"{column} = ANY(%s::text[])", list(unit["grids"])
+        return f"{column} = ANY({p}::text[])", list(unit["grids"])
     if unit["level"] in GRID_SET_LEVELS:
-        return f"{column} = ANY({GRID_SETS[table]})", code
-    return f"{column} LIKE %s", code + "%"
+        return f"{column} = ANY((SELECT {GRID_SETS[table]}({p}))::text[])", code
+    return f"{column} LIKE {p}", code + "%"
 
 
 def unit_grids(conn: Connection, code: str) -> list[str]:
