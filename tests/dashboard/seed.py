@@ -5,11 +5,15 @@ Rows get unique ``source_id``s under a caller-chosen prefix so tests can scope t
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 import numpy as np
 from psycopg2.extras import execute_values
+
+from cityscreen import db
+from cityscreen.settings import get_settings
 
 SOURCES = ("grid_worker", "hotline_12345", "video_ai")
 STATUSES = ("reported", "accepted", "dispatched", "resolved", "verified", "closed")
@@ -69,6 +73,18 @@ def insert_events(conn, points: Mapping[str, tuple[float, float]], n: int, *, no
             FROM (SELECT DISTINCT grid_code, date_trunc('hour', reported_at) AS reported_at
                   FROM event WHERE id = ANY(%s)) k""", (new_ids,))
     return new_ids
+
+
+def publish_new_case(grid: str, point: tuple[float, float], *, label: str,
+                     days: float) -> int:
+    """Commit one case reported in ``grid`` within the last ``days`` and bump ``data_version``,
+    as a live batch does (source ids ``label-<random>-…``); returns the new version."""
+    with db.transaction() as conn:
+        insert_events(conn, {grid: point}, 1, now=datetime.now(get_settings().tz),
+                      prefix=f"{label}-{uuid.uuid4().hex[:8]}", days=days)
+        with conn.cursor() as cur:
+            cur.execute("SELECT bump_data_version(NULL)")
+            return int(cur.fetchone()[0])
 
 
 def insert_cameras(conn, points: Mapping[str, tuple[float, float]], *, prefix: str,

@@ -8,7 +8,6 @@ import os
 import re
 import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +25,7 @@ from tests.dashboard.browser import (
     wait_map_idle,
 )
 from tests.dashboard.conftest import Served
-from tests.dashboard.seed import insert_events
+from tests.dashboard.seed import publish_new_case
 from tests.support import create_database, drop_database
 
 pytestmark = pytest.mark.browser
@@ -145,11 +144,7 @@ def test_a_new_event_changes_a_tile_without_reload(page: Any, served: Served,
     page.evaluate("() => { window.__sameDocument = true; }")
     geometry_fetches: list[str] = []
     page.on("request", lambda r: geometry_fetches.append(r.url) if "/geometry/" in r.url else None)
-    with db.transaction() as conn:
-        insert_events(conn, {grid: city.points[grid]}, 1, now=datetime.now(get_settings().tz),
-                      prefix=f"live-{uuid.uuid4().hex[:8]}", days=0.0005)
-        with conn.cursor() as cur:
-            cur.execute("SELECT bump_data_version(NULL)")
+    publish_new_case(grid, city.points[grid], label="live", days=0.0005)
     page.wait_for_function(
         "([sel, n]) => parseInt(document.querySelector(sel).innerText.replace(/,/g, '')) === n",
         arg=[TILE, before + 1], timeout=90_000)
@@ -271,11 +266,8 @@ def test_labels_appear_and_a_click_still_drills_after_a_live_patch(
     bars_before = page.evaluate(CHART_Y_SUM_JS, "trend-30d")
     before = int(page.locator(TILE).inner_text().replace(",", ""))
     grid = city.grid[len(city.grid) // 3]
-    with db.transaction() as conn:  # a live refresh: the page patches values into the map
-        insert_events(conn, {grid: city.points[grid]}, 1, now=datetime.now(get_settings().tz),
-                      prefix=f"labels-{uuid.uuid4().hex[:8]}", days=0.0005)
-        with conn.cursor() as cur:
-            cur.execute("SELECT bump_data_version(NULL)")
+    # a live refresh: the page patches values into the map
+    publish_new_case(grid, city.points[grid], label="labels", days=0.0005)
     page.wait_for_function(
         "([sel, n]) => parseInt(document.querySelector(sel).innerText.replace(/,/g, '')) > n",
         arg=[TILE, before], timeout=90_000)

@@ -14,7 +14,7 @@ from cityscreen.settings import get_settings
 from dashboard import data, queries
 from dashboard.cache import QueryCache
 from dashboard.state import ViewState, parse_state, window_bounds
-from tests.dashboard.seed import insert_events
+from tests.dashboard.seed import insert_events, publish_new_case
 
 TZ = get_settings().tz
 # A window nobody else writes into, so counts can be asserted exactly.
@@ -182,12 +182,7 @@ def test_refresh_values_see_a_new_case(dash_city: dict[str, Any]) -> None:
     grid = next(g for g in city.grid if g.startswith(district))
     state = ViewState(unit=district)
     before = data.refresh_values(state, "v-before")
-    with db.transaction() as conn:
-        insert_events(conn, {grid: city.points[grid]}, 1, now=datetime.now(TZ),
-                      prefix=f"r-{uuid.uuid4().hex[:8]}", days=0.001)
-        with conn.cursor() as cur:
-            cur.execute("SELECT bump_data_version(NULL)")
-            version = cur.fetchone()[0]
+    version = publish_new_case(grid, city.points[grid], label="r", days=0.001)
     after = data.refresh_values(state, version)
     assert after["tiles"]["events_today"] == before["tiles"]["events_today"] + 1
     street = grid[:9]

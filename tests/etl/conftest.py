@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -94,3 +96,29 @@ def timeline(conn: Any, source: str, source_id: str) -> list[tuple[Any, ...]]:
                     " WHERE e.source = %s AND e.source_id = %s ORDER BY t.at, t.id",
                     (source, source_id))
         return cur.fetchall()
+
+
+def writer_gone(conn: Any) -> bool:
+    """No loader connection (application_name cityscreen-writer) is busy in this database."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND application_name = 'cityscreen-writer' AND state <> 'idle'")
+        return cur.fetchone()[0] == 0
+
+
+def kill_mid_load(proc: subprocess.Popen, conn: Any, started: Callable[[], bool]) -> None:
+    """SIGKILL the loader ``proc`` as soon as ``started()`` holds, then wait until the server
+    has rolled its transaction back (``conn``: a watching autocommit connection)."""
+    deadline = time.monotonic() + 120
+    while not started():
+        assert proc.poll() is None, "the load finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    # The server notices the dead client and rolls its transaction back.
+    deadline = time.monotonic() + 60
+    while not writer_gone(conn):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)

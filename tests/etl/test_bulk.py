@@ -4,11 +4,8 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +16,9 @@ from etl import load as etl_load
 from etl import pipeline
 from etl.load import drop_secondary_indexes
 from etl.pipeline import load_file
-from tests.etl.conftest import event, run_cli, timeline, write_csv, write_jsonl
+from tests.etl.conftest import event, kill_mid_load, run_cli, timeline, write_csv, write_jsonl
 from tests.etl.test_cli import HEADER as CLI_HEADER
 from tests.etl.test_cli import _rows as cli_rows
-from tests.etl.test_cli import _writer_gone
 from tests.etl.test_columnar import COMPARED as COL_COMPARED
 from tests.etl.test_columnar import HEADER as COL_HEADER
 from tests.etl.test_columnar import _rejects as col_rejects
@@ -286,18 +282,7 @@ def test_kill_9_during_direct_copy_leaves_nothing(database_url: str, tmp_path: P
         proc = subprocess.Popen([sys.executable, "-c", _BULK_LOADER, database_url, str(path)],
                                 cwd=Path(__file__).parents[2], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 120
-        while not _writer_query(watch).startswith("COPY event ("):
-            assert proc.poll() is None, "the load finished before it could be killed"
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        assert proc.returncode == -signal.SIGKILL
-        deadline = time.monotonic() + 60
-        while not _writer_gone(watch):
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        kill_mid_load(proc, watch, lambda: _writer_query(watch).startswith("COPY event ("))
         with watch.cursor() as cur:
             cur.execute("SELECT count(*) FROM event WHERE source_id LIKE %s", (f"{uid}-%",))
             assert cur.fetchone()[0] == 0

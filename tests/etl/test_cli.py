@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 from cityscreen import db
-from tests.etl.conftest import CLI, event, run_cli, write_csv
+from tests.etl.conftest import CLI, event, kill_mid_load, run_cli, write_csv
 
 HEADER = ["event_id", "reported_at", "category", "lon", "lat", "description"]
 
@@ -146,13 +144,6 @@ def _writer_holds_event_lock(conn: Any) -> bool:
         return cur.fetchone()[0]
 
 
-def _writer_gone(conn: Any) -> bool:
-    with conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND application_name = 'cityscreen-writer' AND state <> 'idle'")
-        return cur.fetchone()[0] == 0
-
-
 def test_kill_9_mid_batch_leaves_nothing_and_rerun_completes(tmp_path: Path, uid: str,
                                                              grid_point: Any) -> None:
     n = 30_000  # six chunks of 5,000: the kill lands while the first is being merged
@@ -163,19 +154,7 @@ def test_kill_9_mid_batch_leaves_nothing_and_rerun_completes(tmp_path: Path, uid
         proc = subprocess.Popen([*CLI, "load", "incidents", str(path), "--json",
                                  "--chunk-size", "5000"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 120
-        while not _writer_holds_event_lock(conn):
-            assert proc.poll() is None, "the load finished before it could be killed"
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        assert proc.returncode == -signal.SIGKILL
-        # The server notices the dead client and rolls its transaction back.
-        deadline = time.monotonic() + 60
-        while not _writer_gone(conn):
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        kill_mid_load(proc, conn, lambda: _writer_holds_event_lock(conn))
         with conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM event WHERE source = 'grid_worker'"
                         " AND source_id LIKE %s", (f"{uid}-%",))
