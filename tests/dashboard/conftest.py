@@ -48,6 +48,29 @@ class Served:
         self._log.close()
 
 
+@pytest.fixture(scope="module")
+def app() -> Any:
+    """A Dash app (pages register only after it exists), without a query cache."""
+    from dashboard.app import create_app
+
+    return create_app(cache_config={"CACHE_TYPE": "NullCache"})
+
+
+def registered_page(path: str) -> Any:
+    """The page module serving ``path`` as Dash pages loaded it (importing it again under its
+    package name would register the page twice and break every later ``create_app``)."""
+    import dash
+
+    name = next(k for k, v in dash.page_registry.items() if v["path"] == path)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def overview(app: Any) -> Any:
+    """The overview page module of ``app``."""
+    return registered_page("/")
+
+
 @pytest.fixture(scope="session")
 def dash_city(city: Any) -> dict[str, Any]:
     """The session's demo city plus our own cases (last 30 days) and cameras, committed."""

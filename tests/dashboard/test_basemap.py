@@ -16,14 +16,6 @@ from geo.coords import convert
 TILES = "https://webrd01.is.autonavi.com/appmaptile?style=8&x={x}&y={y}&z={z}"
 
 
-@pytest.fixture(scope="module")
-def app() -> Any:
-    """A Dash app (pages register only after it exists), without a query cache."""
-    from dashboard.app import create_app
-
-    return create_app(cache_config={"CACHE_TYPE": "NullCache"})
-
-
 @pytest.fixture
 def gcj_tiles(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The dashboard configured with GCJ-02 raster tiles (AMap-style URL)."""
@@ -112,15 +104,13 @@ def test_gcj02_tiles_shift_every_overlay(dash_city: dict[str, Any], app: Any,
         assert (x, y) == pytest.approx(convert(u["lon"], u["lat"], "wgs84", "gcj02"), abs=1e-6)
 
 
-def test_gcj02_patch_and_geometry_route(dash_city: dict[str, Any], app: Any,
+def test_gcj02_patch_and_geometry_route(dash_city: dict[str, Any], app: Any, overview: Any,
                                         gcj_tiles: None) -> None:
-    from dashboard.pages.overview import map_patch
-
     city = dash_city["city"]
     street = city.street[0]
     state = ViewState(unit=street, window="30d", cams=True)
     vals = data.refresh_values(state, "v-gcj-patch")
-    patch = map_patch(vals, state).to_plotly_json()
+    patch = overview.map_patch(vals, state).to_plotly_json()
     cams = vals["cameras"]
     assert cams, "the fixture's cameras lie in the city"
     moved = {op["location"][-1]: op["params"]["value"] for op in patch["operations"]

@@ -7,7 +7,6 @@ that custom window can be asserted exactly.
 from __future__ import annotations
 
 import io
-import sys
 import uuid
 import zipfile
 from datetime import datetime, timedelta
@@ -18,7 +17,7 @@ import pytest
 from cityscreen import db
 from cityscreen.settings import get_settings
 from tests.dashboard.browser import choropleth_locations, rendered_features, wait_map_idle
-from tests.dashboard.conftest import Served
+from tests.dashboard.conftest import Served, registered_page
 from tests.dashboard.seed import insert_events
 
 TZ = get_settings().tz
@@ -28,21 +27,9 @@ HOT_NOW, HOT_BEFORE = 40, 10
 
 
 @pytest.fixture(scope="module")
-def app() -> Any:
-    """A Dash app (pages register only after it exists), without a query cache."""
-    from dashboard.app import create_app
-
-    return create_app(cache_config={"CACHE_TYPE": "NullCache"})
-
-
-@pytest.fixture(scope="module")
 def mp(app: Any) -> Any:
-    """The meeting page module as Dash pages loaded it (importing it again under its package
-    name would register the page twice and break every later ``create_app``)."""
-    import dash
-
-    name = next(k for k, v in dash.page_registry.items() if v["path"] == "/meeting")
-    return sys.modules[name]
+    """The meeting page module of ``app``."""
+    return registered_page("/meeting")
 
 
 @pytest.fixture(scope="module")

@@ -205,9 +205,8 @@ def test_healthz_and_geometry_routes(dash_city: dict[str, Any]) -> None:
     assert client.get("/api/v1/geometry/abc'.geojson").status_code == 404
 
 
-def test_overview_layout_carries_the_initial_figure(dash_city: dict[str, Any]) -> None:
-    from dashboard.pages import overview
-
+def test_overview_layout_carries_the_initial_figure(dash_city: dict[str, Any],
+                                                    overview: Any) -> None:
     city = dash_city["city"]
     district = city.district[1]
     root = overview.layout(unit=district, metric="overdue")
@@ -221,12 +220,11 @@ def test_overview_layout_carries_the_initial_figure(dash_city: dict[str, Any]) -
     assert fig["layout"]["uirevision"] == district
 
 
-def test_drill_href_goes_to_the_grid_page_at_the_bottom() -> None:
-    from dashboard.pages.overview import drill_href
-
+def test_drill_href_goes_to_the_grid_page_at_the_bottom(overview: Any) -> None:
     s = ViewState(window="7d", theme="desk")
-    assert drill_href(s, "420606001") == "/?unit=420606001&window=7d&theme=desk"
-    assert drill_href(s, "420606001001001") == "/grid/420606001001001?window=7d&theme=desk"
+    assert overview.drill_href(s, "420606001") == "/?unit=420606001&window=7d&theme=desk"
+    assert (overview.drill_href(s, "420606001001001")
+            == "/grid/420606001001001?window=7d&theme=desk")
 
 
 def _walk(node: Any) -> Any:
