@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
-import plotly.graph_objects as go
+import plotly.io as pio
 from dash import dcc, html
 
 from dashboard import ids
@@ -53,62 +54,76 @@ def kpi_tiles(values: dict[str, Any], lang: str, value_type: str = ids.KPI_VALUE
     return html.Div(tiles, className="kpi-row")
 
 
-def _chart_layout(fig: go.Figure, theme: str, title: str) -> go.Figure:
+# The charts are plain figure dicts, as ``go.Figure(...).to_plotly_json()`` gave them: building
+# and validating graph objects (their update_layout deep-copies the template) cost ~15 ms a
+# chart, three per drill-down. tests/dashboard/test_panels.py holds them equal to that.
+Figure = dict[str, Any]
+
+
+@cache
+def _template() -> dict[str, Any]:
+    """The default Plotly template as a figure embeds it (built once, shared: never mutate)."""
+    return pio.templates[pio.templates.default].to_plotly_json()
+
+
+def _chart(traces: list[dict[str, Any]], theme: str, title: str, *,
+           xaxis: dict[str, Any] | None = None, yaxis: dict[str, Any] | None = None,
+           annotations: list[dict[str, Any]] | None = None) -> Figure:
     c = colors(theme)
-    fig.update_layout(
-        title={"text": title, "font": {"size": 14}, "x": 0.01, "y": 0.97},
-        margin={"l": 36, "r": 8, "t": 30, "b": 24}, paper_bgcolor="rgba(0,0,0,0)",
-        plot_bgcolor="rgba(0,0,0,0)", font={"color": c["text"], "family": c["font"], "size": 11},
-        legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom",
-                "font": {"size": 10}},
-        xaxis={"gridcolor": c["grid"]}, yaxis={"gridcolor": c["grid"], "rangemode": "tozero"},
-        uirevision="chart",
-    )
-    return fig
+    layout: dict[str, Any] = {
+        "template": _template(),
+        "title": {"text": title, "font": {"size": 14}, "x": 0.01, "y": 0.97},
+        "margin": {"l": 36, "r": 8, "t": 30, "b": 24}, "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "rgba(0,0,0,0)",
+        "font": {"color": c["text"], "family": c["font"], "size": 11},
+        "legend": {"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right",
+                   "yanchor": "bottom", "font": {"size": 10}},
+        "xaxis": {**(xaxis or {}), "gridcolor": c["grid"]},
+        "yaxis": {**(yaxis or {}), "gridcolor": c["grid"], "rangemode": "tozero"},
+        "uirevision": "chart",
+    }
+    if annotations:
+        layout["annotations"] = annotations
+    return {"data": traces, "layout": layout}
 
 
-def trend_24h(tr: dict[str, Any], theme: str, lang: str) -> go.Figure:
+def trend_24h(tr: dict[str, Any], theme: str, lang: str) -> Figure:
     """Last 24 h by hour, with yesterday and last week as reference lines."""
     c = colors(theme)
-    fig = go.Figure([
-        go.Scatter(x=tr["hours"], y=tr["today"], name=t("today", lang), mode="lines",
-                   line={"color": c["series"][0], "width": 2.5}, fill="tozeroy"),
-        go.Scatter(x=tr["hours"], y=tr["yesterday"], name=t("yesterday", lang), mode="lines",
-                   line={"color": c["series"][1], "width": 1.5, "dash": "dot"}),
-        go.Scatter(x=tr["hours"], y=tr["last_week"], name=t("last_week", lang), mode="lines",
-                   line={"color": c["series"][2], "width": 1.5, "dash": "dash"}),
-    ])
-    fig.update_xaxes(type="category", nticks=8)
-    return _chart_layout(fig, theme, t("trend_24h", lang))
+    x = tr["hours"]
+    return _chart([
+        {"type": "scatter", "x": x, "y": tr["today"], "name": t("today", lang),
+         "mode": "lines", "line": {"color": c["series"][0], "width": 2.5}, "fill": "tozeroy"},
+        {"type": "scatter", "x": x, "y": tr["yesterday"], "name": t("yesterday", lang),
+         "mode": "lines", "line": {"color": c["series"][1], "width": 1.5, "dash": "dot"}},
+        {"type": "scatter", "x": x, "y": tr["last_week"], "name": t("last_week", lang),
+         "mode": "lines", "line": {"color": c["series"][2], "width": 1.5, "dash": "dash"}},
+    ], theme, t("trend_24h", lang), xaxis={"type": "category", "nticks": 8})
 
 
-def trend_30d(tr: dict[str, Any], theme: str, lang: str) -> go.Figure:
+def trend_30d(tr: dict[str, Any], theme: str, lang: str) -> Figure:
     """Daily cases over 30 days."""
     c = colors(theme)
-    fig = go.Figure([go.Bar(x=tr["days"], y=tr["daily"], marker={"color": c["series"][0]},
-                            name=t("trend_30d", lang))])
-    fig.update_xaxes(type="category", nticks=8)
-    return _chart_layout(fig, theme, t("trend_30d", lang))
+    return _chart([{"type": "bar", "x": tr["days"], "y": tr["daily"],
+                    "marker": {"color": c["series"][0]}, "name": t("trend_30d", lang)}],
+                  theme, t("trend_30d", lang), xaxis={"type": "category", "nticks": 8})
 
 
-def category_chart(tr: dict[str, Any], theme: str, lang: str) -> go.Figure:
+def category_chart(tr: dict[str, Any], theme: str, lang: str) -> Figure:
     """Cases per major class in the window (horizontal bars)."""
     c = colors(theme)
     cats = list(reversed(tr["categories"]))
     names = [x["name_en"] if lang == "en" else x["name"] for x in cats]
-    fig = go.Figure([go.Bar(x=[x["n"] for x in cats], y=names, orientation="h",
-                            marker={"color": c["accent"]})])
-    fig.update_layout(margin={"l": 90})
-    if not cats:  # e.g. just after midnight with window "today": say so, not bare axes
-        _say_no_data(fig, theme, lang)
-    return _chart_layout(fig, theme, t("by_category", lang))
-
-
-def _say_no_data(fig: go.Figure, theme: str, lang: str) -> None:
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    fig.add_annotation(text=t("no_data", lang), showarrow=False, xref="paper", yref="paper",
-                       x=0.5, y=0.5, font={"size": 16, "color": colors(theme)["muted"]})
+    bars = [{"type": "bar", "x": [x["n"] for x in cats], "y": names, "orientation": "h",
+             "marker": {"color": c["accent"]}}]
+    if cats:
+        return _chart(bars, theme, t("by_category", lang))
+    # e.g. just after midnight with window "today": say so, not bare axes
+    return _chart(bars, theme, t("by_category", lang), xaxis={"visible": False},
+                  yaxis={"visible": False}, annotations=[{
+                      "text": t("no_data", lang), "showarrow": False, "xref": "paper",
+                      "yref": "paper", "x": 0.5, "y": 0.5,
+                      "font": {"size": 16, "color": c["muted"]}}])
 
 
 def ranking(rows: list[dict[str, Any]], metric_name: str, lang: str,

@@ -47,8 +47,8 @@ PENDING_CHART = {"data": [], "layout": {
 
 
 def as_dict(fig: Any) -> dict[str, Any]:
-    """A figure as plain data: cheap to cache and to serialise again."""
-    return fig.to_plotly_json()
+    """A figure as plain data: cheap to cache and to serialise again (a dict already is)."""
+    return fig if isinstance(fig, dict) else fig.to_plotly_json()
 
 
 def drill_href(state: ViewState, code: str) -> str:
@@ -118,9 +118,9 @@ def render(state: ViewState, version: Any) -> html.Div:
             # while the map waited for its style and sources.
             html.Section([
                 dcc.Store(id=ids.CHARTS, data={
-                    "t24": as_dict(panels.trend_24h(tr, theme, lang)),
-                    "t30": as_dict(panels.trend_30d(tr, theme, lang)),
-                    "cat": as_dict(panels.category_chart(tr, theme, lang))}),
+                    "t24": panels.trend_24h(tr, theme, lang),
+                    "t30": panels.trend_30d(tr, theme, lang),
+                    "cat": panels.category_chart(tr, theme, lang)}),
                 dcc.Graph(id=ids.TREND_24H, figure=PENDING_CHART, **graph),
                 dcc.Graph(id=ids.TREND_30D, figure=PENDING_CHART, **graph),
                 dcc.Graph(id=ids.CATEGORY_CHART, figure=PENDING_CHART, **graph),
@@ -239,7 +239,7 @@ def refresh(version: dict | None, page_state: dict | None, page_version: int | N
     charts["t24"]["data"][0]["x"] = tr["hours"]
     charts["t30"]["data"][0]["y"] = tr["daily"]
     charts["t30"]["data"][0]["x"] = tr["days"]
-    charts["cat"] = as_dict(panels.category_chart(tr, state.theme, state.lang))
+    charts["cat"] = panels.category_chart(tr, state.theme, state.lang)
     return (fig, kpi_out, delta_out, charts,
             panels.ranking(vals["ranking"], mf.metric_label(state.metric, state.lang),
                            state.lang),

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import plotly.graph_objects as go
 import pytest
 
 from cityscreen import db
@@ -315,15 +316,24 @@ def test_the_first_layout_carries_the_page(page: Any, served: Served,
 
 
 def trace_types_in_dashboard() -> set[str]:
-    """Every Plotly trace type the dashboard's Python code builds (``go.<Trace>(...)``)."""
+    """Every Plotly trace type the dashboard's Python code builds: ``go.<Trace>(...)``, or a
+    plain trace dict ``{"type": "<trace>", ...}``."""
+    from plotly.basedatatypes import BaseTraceType
+
+    traces = {name.lower() for name in dir(go)
+              if isinstance(cls := getattr(go, name), type) and issubclass(cls, BaseTraceType)}
     root = Path(__file__).resolve().parents[2] / "dashboard"
     found: set[str] = set()
     for path in root.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                    and node.value.id == "go" and node.attr[0].isupper()
-                    and node.attr not in ("Figure", "FigureWidget")):
+                    and node.value.id == "go" and node.attr.lower() in traces):
                 found.add(node.attr.lower())
+            if isinstance(node, ast.Dict):
+                for k, v in zip(node.keys, node.values, strict=True):
+                    if (isinstance(k, ast.Constant) and k.value == "type"
+                            and isinstance(v, ast.Constant) and v.value in traces):
+                        found.add(v.value)
     return found
 
 
