@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any
 
 import psycopg2
+from dash.development.base_component import Component
 
 from cityscreen import db
 from cityscreen.settings import get_settings
@@ -222,16 +223,34 @@ def overview_values(r: Reader, unit: Row, state: ViewState, now: datetime,
     return out
 
 
+def plain(node: Any) -> Any:
+    """A component tree as the data Dash sends for it: each component its ``to_plotly_json``
+    dict, with the components in its props (and in lists of them) turned into dicts too.
+    Dicts are left as they are (figures hold no components); anything missed still encodes,
+    only slower."""
+    if isinstance(node, Component):
+        d = node.to_plotly_json()
+        d["props"] = {k: plain(v) for k, v in d["props"].items()}
+        return d
+    if isinstance(node, (list, tuple)) and any(isinstance(x, Component) for x in node):
+        return [plain(x) for x in node]
+    return node
+
+
 def cached_view(name: str, key: Any, build: Callable[[Any], Any],
                 unavailable: Callable[[str], Any]) -> Any:
     """A rendered view through the query cache, keyed by (key, minute, data_version); when
-    the database cannot be reached, ``unavailable(first line of the error)`` instead."""
+    the database cannot be reached, ``unavailable(first line of the error)`` instead.
+
+    The view is cached as ``plain`` data: a hit unpickles dicts and lists (not component
+    objects) and Dash encodes them without a ``to_plotly_json`` call per component, which
+    was most of a warm drill-down's time."""
     try:
         with Reader() as r:
             version = r.version
         minute = now_local().strftime("%Y%m%d%H%M")
         return query_cache().get_or_compute(f"view:{name}", (key, minute), version,
-                                            lambda: build(version))
+                                            lambda: plain(build(version)))
     except DB_ERRORS as exc:
         log.warning("%s render without database: %s", name, exc)
         return unavailable(str(exc).strip().splitlines()[0])

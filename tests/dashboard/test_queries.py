@@ -210,8 +210,9 @@ def test_overview_layout_carries_the_initial_figure(dash_city: dict[str, Any],
     city = dash_city["city"]
     district = city.district[1]
     root = overview.layout(unit=district, metric="overdue")
-    graph = next(c for c in _walk(root) if getattr(c, "id", None) == "map")
-    fig = graph.figure
+    assert root["props"]["id"] == "page-root"  # the view as the data Dash sends (plain)
+    graph = next(c for c in _walk(root) if c["props"].get("id") == "map")
+    fig = graph["props"]["figure"]
     streets = sorted(s for s in city.street if s.startswith(district))
     assert list(fig["data"][1]["locations"]) == streets
     # the level's geometry travels inside the initial figure (no second round trip)
@@ -228,13 +229,12 @@ def test_drill_href_goes_to_the_grid_page_at_the_bottom(overview: Any) -> None:
 
 
 def _walk(node: Any) -> Any:
+    """The components of a plain (``data.plain``) component tree."""
     yield node
-    children = getattr(node, "children", None)
-    if isinstance(children, (list, tuple)):
-        for c in children:
+    children = node["props"].get("children")
+    for c in children if isinstance(children, list) else [children]:
+        if isinstance(c, dict) and "props" in c:
             yield from _walk(c)
-    elif children is not None and hasattr(children, "to_plotly_json"):
-        yield from _walk(children)
 
 
 def test_heat_points_are_binned_and_keep_every_case(planted: dict[str, Any]) -> None:
