@@ -40,6 +40,7 @@ class Reader(AbstractContextManager["Reader"]):
         self.cache = cache or query_cache()
         self._cm: Any = None
         self._conn: db.Connection | None = None
+        self._serial = False
         self.version = version
 
     def __enter__(self) -> Reader:
@@ -51,16 +52,29 @@ class Reader(AbstractContextManager["Reader"]):
                 raise
         return self
 
-    def conn(self) -> db.Connection:
-        """The borrowed read-only connection (opened on first use)."""
+    def _borrow(self) -> db.Connection:
         if self._conn is None:
             self._cm = db.transaction("reader")
             self._conn = self._cm.__enter__()
         return self._conn
 
+    def conn(self) -> db.Connection:
+        """The borrowed read-only connection (opened on first use), without parallel plans.
+
+        The screen's statements are short index reads; starting parallel workers costs more
+        than they do on a small shared machine. A Gather planned for a roll-up branch whose
+        one-time filter is false still launched its two workers: 70 ms of a district's 30-day
+        trend that itself took 5 ms. (``dashboard.kpi`` does the same for its roll-up path.)
+        """
+        if not self._serial:
+            with self._borrow().cursor() as cur:
+                cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            self._serial = True
+        return self._borrow()
+
     def fetch_version(self) -> Row:
         """``data_version`` straight from the database (never cached)."""
-        return queries.current_version(self.conn())
+        return queries.current_version(self._borrow())
 
     def run(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(conn, *args)`` through the cache, keyed by (name, args, data_version)."""
@@ -71,6 +85,7 @@ class Reader(AbstractContextManager["Reader"]):
         if self._cm is not None:
             self._cm.__exit__(et, ev, tb)
             self._cm = self._conn = None
+            self._serial = False
 
 
 def kpi_module() -> Any | None:
