@@ -7,7 +7,7 @@ Callbacks never hold SQL: they call these through ``dashboard.data`` (which adds
 from __future__ import annotations
 
 import json
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import psycopg2.extras
@@ -221,12 +221,17 @@ KPI_DIRTY = "EXISTS (SELECT 1 FROM kpi_dirty)"
 
 def district_hourly_scope(unit: Row, h0: datetime, h1: datetime,
                           filters: dict[str, str] | None) -> tuple[str, list[Any]]:
-    """WHERE clause on ``kpi_district_hourly k`` for a city's or district's hours [h0, h1)."""
+    """WHERE clause on ``kpi_district_hourly k`` for a city's or district's hours [h0, h1).
+
+    A district's hours are also bounded by ``day`` (the hour's local day in the roll-up's
+    zone, within a day of its UTC date in any zone): its key is (district, day, hour, …), so
+    without it the scan walked the district's every hour of the year for 24 of them."""
     clauses = ["k.hour >= %s", "k.hour < %s"]
     params: list[Any] = [h0, h1]
     if unit["level"] != "city":
-        clauses.append("k.district = %s")
-        params.append(_check_code(unit["code"]))
+        clauses += ["k.district = %s", "k.day >= %s", "k.day <= %s"]
+        params += [_check_code(unit["code"]), h0.astimezone(UTC).date() - timedelta(days=1),
+                   h1.astimezone(UTC).date() + timedelta(days=1)]
     if (filters or {}).get("channel") in CHANNELS:
         clauses.append("k.channel = %s")
         params.append((filters or {})["channel"])
