@@ -164,9 +164,10 @@ def tiles(r: Reader, unit: Row, state: ViewState, now: datetime) -> dict[str, An
         # dashboard.kpi knows channel and class filters; a status filter does not apply to
         # closure rates (a closed-only or open-only view has no on-time rate to speak of).
         kf = {k: v for k, v in f.items() if k in ("channel", "major")} or None
-        k = r.cache.get_or_compute("kpi.unit_kpis", (code, start, end, kf), r.version,
+        k = r.cache.get_or_compute("kpi.unit_rates", (code, start, end, kf), r.version,
                                    lambda: kpi.unit_kpis(r.conn(), code, start, end, kf,
-                                                         grids=unit.get("grids")))
+                                                         grids=unit.get("grids"),
+                                                         counts_only=True))
         on_time, satisfaction = k.get("on_time_rate"), k.get("satisfaction")
     else:
         c = r.run("unit_counts", queries.unit_counts, unit, start, end, f)

@@ -225,8 +225,10 @@ def _open_counts(conn: Any, key: str, where: str, params: dict[str, Any],
                  {**params, "lo": start, "hi": end, "at": at})
 
 
-def _finish(c: Mapping[str, Any], median: float | None) -> dict[str, Any]:
-    """Counts → the KPI dict (rates None when their denominator is 0)."""
+def _finish(c: Mapping[str, Any], median: float | None, open_state: bool = True
+            ) -> dict[str, Any]:
+    """Counts → the KPI dict (rates None when their denominator is 0; the open-case state
+    None when it was not asked for)."""
     def ratio(num: str, den: str) -> float | None:
         d = c.get(den, 0)
         return c.get(num, 0) / d if d else None
@@ -237,8 +239,8 @@ def _finish(c: Mapping[str, Any], median: float | None) -> dict[str, Any]:
         "closed": closed,
         "closure_rate": ratio("closed", "received"),
         "on_time_rate": ratio("closed_on_time", "closed"),
-        "overdue_open": int(c.get("overdue_open", 0)),
-        "due_2h": int(c.get("due_2h", 0)),
+        "overdue_open": int(c.get("overdue_open", 0)) if open_state else None,
+        "due_2h": int(c.get("due_2h", 0)) if open_state else None,
         "mean_handling_hours": c.get("handling_seconds", 0) / closed / 3600 if closed else None,
         "median_handling_hours": median,
         "reopen_rate": ratio("reopened", "received"),
@@ -253,9 +255,9 @@ def _finish(c: Mapping[str, Any], median: float | None) -> dict[str, Any]:
 
 
 def _direct(conn: Any, unit: Unit, key_len: int | None, start: datetime, end: datetime,
-            filters: Mapping[str, Any] | None, grids: list[str] | None = None
-            ) -> dict[Any, dict[str, Any]]:
-    """KPIs by key straight from ``event``."""
+            filters: Mapping[str, Any] | None, grids: list[str] | None = None,
+            counts_only: bool = False) -> dict[Any, dict[str, Any]]:
+    """KPIs by key straight from ``event`` (``counts_only``: no open-case state)."""
     params: dict[str, Any] = {}
     where = _unit_sql(unit, params, grids)
     where += _filter_sql(filters, FILTER_COLUMNS, params)
@@ -265,7 +267,10 @@ def _direct(conn: Any, unit: Unit, key_len: int | None, start: datetime, end: da
     for r in _raw_counts(conn, key, where, params, start, end, end):
         medians[r["key"]] = r["median_handling_hours"]
         _add(counts, [r])
-    _add(counts, _open_counts(conn, key, where, params, start, end))
+    if not counts_only:
+        _add(counts, _open_counts(conn, key, where, params, start, end))
+    if counts_only:  # (the median came with the counts here; left out as on the roll-ups)
+        return {k: _finish(c, None, False) for k, c in counts.items()}
     return {k: _finish(c, medians.get(k)) for k, c in counts.items()}
 
 
@@ -306,7 +311,8 @@ def _rollup_query(unit: Unit, key_len: int | None, filters: Mapping[str, Any] | 
 
 
 def _from_rollups(conn: Any, unit: Unit, key_len: int | None, start: datetime, end: datetime,
-                  filters: Mapping[str, Any] | None) -> dict[Any, dict[str, Any]] | None:
+                  filters: Mapping[str, Any] | None, counts_only: bool = False
+                  ) -> dict[Any, dict[str, Any]] | None:
     """KPIs by key from the roll-ups + raw partial hours; None when the roll-ups cannot answer
     (no whole hour in the window, or this transaction's own changes not yet rolled up)."""
     state = _rows(conn, sql("kpi_state"), {})[0]
@@ -314,7 +320,8 @@ def _from_rollups(conn: Any, unit: Unit, key_len: int | None, start: datetime, e
         sp = _spans(start, end, ZoneInfo(state["tz"]))
         if sp is None or state["dirty"]:
             return None
-        return _rollup_kpis(conn, _rollup_query(unit, key_len, filters, sp, end), sp, state)
+        return _rollup_kpis(conn, _rollup_query(unit, key_len, filters, sp, end), sp, state,
+                            counts_only)
     finally:
         if conn.get_transaction_status() != psycopg2.extensions.TRANSACTION_STATUS_INERROR:
             with conn.cursor() as cur:
@@ -322,14 +329,15 @@ def _from_rollups(conn: Any, unit: Unit, key_len: int | None, start: datetime, e
                             (state["parallel"],))
 
 
-def _rollup_kpis(conn: Any, q: _RollupQuery, sp: Spans,
-                 state: Mapping[str, Any]) -> dict[Any, dict[str, Any]] | None:
+def _rollup_kpis(conn: Any, q: _RollupQuery, sp: Spans, state: Mapping[str, Any],
+                 counts_only: bool = False) -> dict[Any, dict[str, Any]] | None:
     start, end = sp.start, sp.end
     counts: dict[Any, dict[str, Any]] = defaultdict(dict)
     buckets: dict[Any, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     _add(counts, _rows(conn, q.fmt("kpi_rollup"), q.params))
-    for r in _rows(conn, q.fmt("kpi_hist"), {**q.params, "buckets": BUCKETS}):
-        buckets[r["key"]][r["bucket"]] += r["n"]
+    if not counts_only:
+        for r in _rows(conn, q.fmt("kpi_hist"), {**q.params, "buckets": BUCKETS}):
+            buckets[r["key"]][r["bucket"]] += r["n"]
     # Cases of the rolled-up range closed after the window: not closed as far as it is
     # concerned (their buckets are in the histogram only for the whole days).
     late = _rows(conn, q.fmt("kpi_closed_late"), {**q.params, "lo": sp.h1, "hi": sp.h2})
@@ -339,6 +347,8 @@ def _rollup_kpis(conn: Any, q: _RollupQuery, sp: Spans,
             buckets[r["key"]][r["bucket"]] -= r["closed"]
     if sp.start < sp.h1 or sp.h2 < sp.end:
         _add(counts, _rows(conn, q.fmt("kpi_edges"), {**q.params, "hi1": sp.h1, "lo2": sp.h2}))
+    if counts_only:
+        return {k or None: _finish(c, None, False) for k, c in counts.items()}
     at, tz = min(state["now"], end), ZoneInfo(state["tz"])
     _add(counts, _rows(conn, q.fmt("kpi_open_rollup"), {
         **q.params, "at": at, "m": _midnight(at, tz), "at_day": at.astimezone(tz).date()}))
@@ -399,15 +409,17 @@ def _exact_medians(conn: Any, key: str, where: str, params: dict[str, Any],
 
 
 def _kpis_by_key(conn: Any, unit: Unit, key_len: int | None, start: datetime, end: datetime,
-                 filters: Mapping[str, Any] | None, grids: list[str] | None = None
-                 ) -> dict[Any, dict[str, Any]]:
+                 filters: Mapping[str, Any] | None, grids: list[str] | None = None,
+                 counts_only: bool = False) -> dict[Any, dict[str, Any]]:
     started = time.perf_counter()
     use_rollup = unit.level in ROLLUP_LEVELS and (key_len is None or key_len <= 6) and all(
         k in ROLLUP_FILTERS for k, v in (filters or {}).items() if v not in (None, "", []))
-    result = _from_rollups(conn, unit, key_len, start, end, filters) if use_rollup else None
+    result = _from_rollups(conn, unit, key_len, start, end, filters, counts_only) \
+        if use_rollup else None
     path = "rollup"
     if result is None:
-        result, path = _direct(conn, unit, key_len, start, end, filters, grids), "event"
+        result = _direct(conn, unit, key_len, start, end, filters, grids, counts_only)
+        path = "event"
         result = {k or None: v for k, v in result.items()} if key_len else result
     log.debug("kpi %s %s by %s via %s: %.1f ms", unit.level, unit.code, key_len, path,
               (time.perf_counter() - started) * 1000)
@@ -422,21 +434,26 @@ def _empty() -> dict[str, Any]:
 
 
 def unit_kpis(conn: Any, unit_code: str | None, start: datetime, end: datetime,
-              filters: Mapping[str, Any] | None = None, *, grids: list[str] | None = None
-              ) -> dict[str, Any]:
+              filters: Mapping[str, Any] | None = None, *, grids: list[str] | None = None,
+              counts_only: bool = False) -> dict[str, Any]:
     """KPIs of one unit (None = the city) for cases reported in ``[start, end)``.
 
     ``filters``: optional ``{"channel": ..., "major": ..., "category": ...}`` (str or list).
     ``grids``: a street's or community's grid codes as ``dashboard.queries.unit_grids`` gives
     them (saves looking them up again).
+    ``counts_only``: the counts and rates alone (the dashboard's tiles): no median handling
+    time and no open-case state (``median_handling_hours``, ``overdue_open``, ``due_2h``
+    None), which are most of the roll-up path's statements (the handling-time histogram, its
+    bucket values, the open roll-up). Without the median, a stale roll-up is not noticed
+    (the full path answers from ``event`` when a bucket disagrees).
     Keys: received, closed, closure_rate, on_time_rate, overdue_open, due_2h,
     mean_handling_hours, median_handling_hours, reopen_rate, extension_rate, satisfaction,
     rated, provisional.
     """
     start, end = _check_window(start, end)
     unit = resolve_unit(conn, unit_code)
-    by_key = _kpis_by_key(conn, unit, None, start, end, filters, grids)
-    return next(iter(by_key.values()), _empty())
+    by_key = _kpis_by_key(conn, unit, None, start, end, filters, grids, counts_only)
+    return next(iter(by_key.values()), _finish({}, None, not counts_only))
 
 
 def children_kpis(conn: Any, unit_code: str | None, start: datetime, end: datetime,
