@@ -288,9 +288,8 @@ BASELINE_HTML = """<!doctype html><html><head><meta charset="utf-8"></head><body
 
 # The unit labels drawn (the overview shows them once the polygons are on screen).
 LABELS_DRAWN_JS = """() => { const gd = document.querySelector('#map .js-plotly-plot');
-  const tr = gd.data[4];
-  if (!(tr && tr.name === 'labels' && tr.visible !== false && tr.customdata
-        && tr.customdata.length)) return true;
+  const meta = gd.layout.meta;  // the labels trace waits there until the map has drawn
+  if (!(meta && meta.labels && meta.labels.text && meta.labels.text.length)) return true;
   const map = gd._fullLayout.map._subplot.map;
   return map.queryRenderedFeatures().some(f => f.layer.type === 'symbol' && f.properties.text); }"""
 

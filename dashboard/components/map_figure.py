@@ -1,10 +1,17 @@
-"""The map: children choropleth of one metric, borders, heat layer, cameras and labels.
+"""The map: children choropleth of one metric with borders, heat layer, cameras and labels.
 
-Trace order is fixed because live refreshes patch values by index:
-0 outline (all children, borders), 1 metric choropleth, 2 heat, 3 cameras, 4 labels.
-The labels trace starts without text, its names in ``customdata``: laying out CJK glyphs
-(drawn locally by MapLibre) would hold back the polygons' first paint, so the page patches
-them in once the map has drawn (``assets/cityscreen.js``, ``showLabels``).
+The overview map is a plain figure dict (no graph objects: building and validating them cost
+more than the page's queries on a warm drill-down). Each trace is MapLibre sources and layers
+the map must load before it is ``loaded()`` (a scattermap trace is four sources, hidden or
+not), so the first figure holds only what the view shows; trace order is fixed because live
+refreshes patch values by index:
+0 the metric choropleth (every child, its border, a no-data colour for units without a value),
+1 heat (present at the levels whose children are grids, and whenever cameras are shown, so
+the cameras keep index 2), 2 cameras (present when switched on: the switch is a new URL).
+The unit labels are not in the first figure: laying out CJK glyphs (drawn locally by
+MapLibre) would hold back the polygons' first paint. Their trace waits in
+``layout.meta.labels`` and the page appends it once the map has drawn
+(``assets/cityscreen.js``, ``showLabels``); refreshes never touch it.
 The first level's geometry is embedded in the initial figure (no second round trip before the
 polygons can be drawn); live refreshes never resend it. Without it, ``geojson`` is the URL the
 browser fetches once per level. Every coordinate is shifted into the tiles' system
@@ -13,17 +20,25 @@ browser fetches once per level. Every coordinate is shifted into the tiles' syst
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
 import plotly.graph_objects as go
+import plotly.io as pio
 
 from dashboard.components import basemap
 from dashboard.components.theme import colors, map_style
 from dashboard.i18n import t
 
-OUTLINE, VALUES, HEAT, CAMERAS, LABELS = range(5)
+VALUES, HEAT, CAMERAS = range(3)
+LABELS = "labels"  # the labels trace's name (appended by the page: its index varies)
 MAX_LABELS = 80
+# z of a unit without a value (per 10k without population, on-time rate without closed
+# cases): below every real value (all >= 0) and below the scale's hairline step, so it is drawn
+# in the grid colour, border included, under a fixed zmin (refreshes patch only z and zmax).
+NO_DATA = -1e-3
+_STEP = 1e-12  # < -NO_DATA / (zmax - NO_DATA) for any zmax below 1e8
 # transparent where there is nothing, hot where cases pile up (no dark "holes" in the blobs)
 HEAT_SCALE = [[0, "rgba(255,237,160,0)"], [0.2, "rgba(254,217,118,0.55)"],
               [0.5, "rgba(253,141,60,0.8)"], [0.8, "rgba(240,59,32,0.9)"], [1, "rgb(189,0,38)"]]
@@ -55,15 +70,36 @@ def metric_label(metric: str, lang: str) -> str:
               "ontime": "m_ontime"}.get(metric, "m_count"), lang)
 
 
-def z_list(units: list[dict[str, Any]], values: dict[str, float | None]) -> list[float | None]:
-    """Metric values in the order of ``units`` (what a Patch sends)."""
-    return [values.get(u["code"]) for u in units]
+def z_list(units: list[dict[str, Any]], values: dict[str, float | None]) -> list[float]:
+    """Metric values in the order of ``units`` (what a Patch sends), ``NO_DATA`` where a
+    unit has none."""
+    out = []
+    for u in units:
+        v = values.get(u["code"])
+        out.append(NO_DATA if v is None else v)
+    return out
+
+
+def colorscale(theme: str) -> list[list[Any]]:
+    """The metric's colour scale with the grid colour below a hairline step at its bottom:
+    ``NO_DATA`` gets the grid colour, 0 and up the theme's scale."""
+    c = colors(theme)
+    stops = [[_STEP + (1 - _STEP) * f, col] for f, col in c["scale"]]
+    stops[-1][0] = 1
+    return [[0, c["grid"]], [_STEP, c["grid"]], *stops]
 
 
 def z_max(z: list[float | None]) -> float:
     """Top of the colour scale: the largest value, at least 1 (a window with no case yet,
     e.g. 'today' just after midnight, would otherwise get a meaningless -0.5…0.5 bar)."""
     return max([1.0, *(v for v in z if v is not None)])
+
+
+@functools.cache
+def _template() -> dict[str, Any]:
+    """The default Plotly template as a go.Figure embeds it (built once, shared: never
+    mutate), so the plain dict draws exactly as the graph objects did."""
+    return pio.templates[pio.templates.default].to_plotly_json()
 
 
 def hover_texts(units: list[dict[str, Any]], values: dict[str, float | None]) -> list[str]:
@@ -96,54 +132,55 @@ def map_figure(code: str, units: list[dict[str, Any]], values: dict[str, float |
                bbox: list[float | None] | None, *, metric: str, theme: str, lang: str,
                heat: list[dict[str, Any]] | None = None,
                cameras: list[dict[str, Any]] | None = None,
-               show_cameras: bool = False, fc: dict[str, Any] | None = None) -> go.Figure:
+               show_cameras: bool = False, fc: dict[str, Any] | None = None) -> dict[str, Any]:
     """The overview map of the children of ``code`` (their FeatureCollection ``fc`` embedded
-    when given, else fetched from ``geometry_url``)."""
+    when given, else fetched from ``geometry_url``), as a plain figure dict."""
     c = colors(theme)
     geojson: dict[str, Any] | str = basemap.shift_fc(fc) if fc is not None else geometry_url(code)
     codes = [u["code"] for u in units]
     centre, zoom = view_of(basemap.shift_bbox(bbox))
-    lx, ly = basemap.shift_xy([u["lon"] for u in units], [u["lat"] for u in units])
-    hx, hy = heat_xy(heat or [])
-    cx, cy, cc = camera_xy(cameras or [])
-    show_labels = len(units) <= MAX_LABELS
     z = z_list(units, values)
-    fig = go.Figure([
-        go.Choroplethmap(
-            geojson=geojson, featureidkey="id", locations=codes, z=[0] * len(codes),
-            colorscale=[[0, c["grid"]], [1, c["grid"]]], showscale=False,
-            marker={"line": {"color": c["border"], "width": 1.2}, "opacity": 0.55},
-            hoverinfo="skip", name="outline", below=basemap.OVERLAYS),
-        go.Choroplethmap(
-            geojson=geojson, featureidkey="id", locations=codes, z=z,
-            colorscale=c["scale"], zmin=0, zmax=z_max(z),
-            marker={"line": {"color": c["border"], "width": 1.2}, "opacity": 0.78},
-            text=hover_texts(units, values), hoverinfo="text", customdata=codes,
-            colorbar={"title": {"text": metric_label(metric, lang)}, "thickness": 12,
-                      "len": 0.5, "x": 0.99, "xanchor": "right",
-                      "bgcolor": "rgba(0,0,0,0)", "tickfont": {"color": c["text"]}},
-            name="values", below=basemap.OVERLAYS),
-        go.Densitymap(lon=hx, lat=hy, z=heat_z(heat or []), radius=24, opacity=0.7,
-                      showscale=False,
-                      colorscale=HEAT_SCALE, hoverinfo="skip", visible=bool(heat),
-                      name="heat", below=basemap.OVERLAYS),
-        go.Scattermap(lon=cx, lat=cy, mode="markers", marker={"size": 7, "color": cc},
-                      visible=show_cameras, hoverinfo="skip", name=t("cameras", lang),
-                      below=basemap.OVERLAYS),
-        # The names wait in customdata; the page copies them into text once the polygons
-        # are drawn (a text change only: the layer is already in place, on top).
-        go.Scattermap(lon=lx, lat=ly, mode="text", text=[],
-                      customdata=[u["name"] for u in units] if show_labels else [],
-                      textfont={"size": 12 if theme == "desk" else 14, "color": c["text"]},
-                      hoverinfo="skip", visible=show_labels, name="labels", below=""),
-    ])
-    fig.update_layout(
-        map={"style": map_style(theme), "center": centre, "zoom": zoom},
-        margin={"l": 0, "r": 0, "t": 0, "b": 0},
-        paper_bgcolor="rgba(0,0,0,0)", font={"color": c["text"], "family": c["font"]},
-        showlegend=False, uirevision=code, clickmode="event",
-    )
-    return fig
+    below = basemap.OVERLAYS
+    data: list[dict[str, Any]] = [{
+        "type": "choroplethmap", "geojson": geojson, "featureidkey": "id",
+        "locations": codes, "z": z, "zmin": NO_DATA, "zmax": z_max(z),
+        "colorscale": colorscale(theme),
+        "marker": {"line": {"color": c["border"], "width": 1.2}, "opacity": 0.8},
+        "text": hover_texts(units, values), "hoverinfo": "text", "customdata": codes,
+        "colorbar": {"title": {"text": metric_label(metric, lang)}, "thickness": 12,
+                     "len": 0.5, "x": 0.99, "xanchor": "right",
+                     "bgcolor": "rgba(0,0,0,0)", "tickfont": {"color": c["text"]}},
+        "name": "values", "below": below,
+    }]
+    grid_children = bool(units) and units[0].get("level") == "grid"
+    if heat or grid_children or show_cameras:
+        hx, hy = heat_xy(heat or [])
+        data.append({
+            "type": "densitymap", "lon": hx, "lat": hy, "z": heat_z(heat or []),
+            "radius": 24, "opacity": 0.7, "showscale": False, "colorscale": HEAT_SCALE,
+            "hoverinfo": "skip", "visible": bool(heat), "name": "heat", "below": below})
+    if show_cameras:
+        cx, cy, cc = camera_xy(cameras or [])
+        data.append({
+            "type": "scattermap", "lon": cx, "lat": cy, "mode": "markers",
+            "marker": {"size": 7, "color": cc}, "hoverinfo": "skip",
+            "name": t("cameras", lang), "below": below})
+    layout: dict[str, Any] = {
+        "map": {"style": map_style(theme), "center": centre, "zoom": zoom},
+        "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
+        "paper_bgcolor": "rgba(0,0,0,0)", "font": {"color": c["text"], "family": c["font"]},
+        "showlegend": False, "uirevision": code, "clickmode": "event",
+        "template": _template(),
+    }
+    if len(units) <= MAX_LABELS:
+        lx, ly = basemap.shift_xy([u["lon"] for u in units], [u["lat"] for u in units])
+        # above everything (below=""): appended after the others, in place at once
+        layout["meta"] = {"labels": {
+            "type": "scattermap", "lon": lx, "lat": ly, "mode": "text",
+            "text": [u["name"] for u in units],
+            "textfont": {"size": 12 if theme == "desk" else 14, "color": c["text"]},
+            "hoverinfo": "skip", "name": LABELS, "below": ""}}
+    return {"data": data, "layout": layout}
 
 
 def small_map(outline: dict[str, Any] | None, *, theme: str, points: list[dict[str, Any]],

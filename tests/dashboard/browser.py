@@ -57,7 +57,7 @@ def wait_map_idle(page: Page, graph_id: str = "map") -> bool:
     return bool(page.evaluate(MAP_IDLE_JS, graph_id))
 
 
-def choropleth_locations(page: Page, graph_id: str = "map", trace: int = 1) -> list[str]:
+def choropleth_locations(page: Page, graph_id: str = "map", trace: int = 0) -> list[str]:
     """Locations of the drawn choropleth (from ``gd._fullData``, what Plotly actually drew)."""
     return page.evaluate(
         """([id, i]) => { const gd = document.querySelector('#' + id + ' .js-plotly-plot');
@@ -84,12 +84,11 @@ LABELS_JS = """(graphId) => { const gd = document.querySelector('#' + graphId + 
   return map.queryRenderedFeatures().filter(f => f.layer.type === 'symbol' && f.properties.text)
             .map(f => f.properties.text); }"""
 
-# JS: whether the overview map wants labels (its labels trace has names to show).
+# JS: whether the overview map wants labels (its pending labels trace has names to show).
 WANTS_LABELS_JS = """(graphId) => {
   const gd = document.querySelector('#' + graphId + ' .js-plotly-plot');
-  const tr = gd && gd.data && gd.data[4];
-  return graphId === 'map' && !!(tr && tr.name === 'labels' && tr.visible !== false
-                                 && tr.customdata && tr.customdata.length); }"""
+  const tr = gd && gd.layout && gd.layout.meta && gd.layout.meta.labels;
+  return graphId === 'map' && !!(tr && tr.text && tr.text.length); }"""
 
 
 def rendered_labels(page: Page, graph_id: str = "map") -> list[str]:
@@ -99,7 +98,7 @@ def rendered_labels(page: Page, graph_id: str = "map") -> list[str]:
 
 def wait_labels(page: Page, graph_id: str = "map", timeout_ms: int = 90_000) -> list[str]:
     """Wait until the overview map's unit labels are drawn (they follow the polygons: the
-    figure starts with them hidden), then until the map is idle again; returns them."""
+    figure starts without them), then until the map is idle again; returns them."""
     if not page.evaluate(WANTS_LABELS_JS, graph_id):
         return []
     page.wait_for_function(f"(id) => ({LABELS_JS})(id).length > 0", arg=graph_id,

@@ -27,7 +27,7 @@ def shoot(page: Any, url: str, out: Path) -> dict[str, Any]:
     seconds = time.monotonic() - started
     page.wait_for_timeout(300)
     page.screenshot(path=str(out))
-    locs = choropleth_locations(page, graph, 1 if graph == "map" else 0)
+    locs = choropleth_locations(page, graph, 0)
     return {"file": out.name, "idle": idle, "seconds": round(seconds, 1), "polygons": len(locs),
             "labels": len(labels)}
 

@@ -77,7 +77,7 @@ def test_offline_base_by_default(dash_city: dict[str, Any], app: Any) -> None:
     assert style["sources"]["none"]["tiles"] == []
     assert "glyphs" not in style             # labels drawn locally, no remote glyph server
     wgs = data.geometry(code)
-    assert first_vertex(fig["data"][1]["geojson"]) == first_vertex(wgs)
+    assert first_vertex(fig["data"][0]["geojson"]) == first_vertex(wgs)
 
 
 def test_gcj02_tiles_shift_every_overlay(dash_city: dict[str, Any], app: Any,
@@ -92,14 +92,14 @@ def test_gcj02_tiles_shift_every_overlay(dash_city: dict[str, Any], app: Any,
         assert [x["id"] for x in style["layers"]] == ["background", "base", "overlays"]
     # polygons: every vertex is the WGS-84 vertex moved by the GCJ-02 offset
     lon, lat = first_vertex(data.geometry(city.code))
-    glon, glat = first_vertex(fig["data"][1]["geojson"])
+    glon, glat = first_vertex(fig["data"][0]["geojson"])
     want = convert(lon, lat, "wgs84", "gcj02")
     assert (glon, glat) == pytest.approx(want, abs=1e-6)
     assert 100 < metres(lon, lat, glon, glat) < 1000  # GCJ-02 moves Hubei by a few hundred m
-    assert fig["data"][0]["geojson"] == fig["data"][1]["geojson"]
-    # label points and the camera centre move by the same offset
+    # label points (their trace waits in layout.meta until the map has drawn) and the camera
+    # centre move by the same offset
     units = data.overview_model(ViewState())["units"]
-    labels = fig["data"][4]
+    labels = fig["layout"]["meta"]["labels"]
     for u, x, y in zip(units, labels["lon"], labels["lat"], strict=True):
         assert (x, y) == pytest.approx(convert(u["lon"], u["lat"], "wgs84", "gcj02"), abs=1e-6)
 
@@ -114,10 +114,10 @@ def test_gcj02_patch_and_geometry_route(dash_city: dict[str, Any], app: Any, ove
     cams = vals["cameras"]
     assert cams, "the fixture's cameras lie in the city"
     moved = {op["location"][-1]: op["params"]["value"] for op in patch["operations"]
-             if op["location"][:2] == ["data", 3]}
+             if op["location"][:2] == ["data", 2]}
     values = {op["location"][-1]: op["params"]["value"] for op in patch["operations"]
-              if op["location"][:2] == ["data", 1]}
-    assert values["zmax"] == max([1, *(v for v in values["z"] if v is not None)])
+              if op["location"][:2] == ["data", 0]}
+    assert values["zmax"] == max([1, *values["z"]])
     assert moved["lon"][0] == pytest.approx(
         convert(cams[0]["lon"], cams[0]["lat"], "wgs84", "gcj02")[0], abs=1e-6)
     client = app.server.test_client()

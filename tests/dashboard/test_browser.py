@@ -244,9 +244,10 @@ def unit_names(codes: list[str]) -> dict[str, str]:
 
 
 def district_names(page: Any) -> list[str]:
-    """The district names the overview's labels trace carries (what should be drawn)."""
+    """The district names the overview's pending labels trace carries (what should be
+    drawn)."""
     return page.evaluate("""() => Array.from(
-        document.querySelector('#map .js-plotly-plot').data[4].customdata)""")
+        document.querySelector('#map .js-plotly-plot').layout.meta.labels.text)""")
 
 
 def test_labels_appear_and_a_click_still_drills_after_a_live_patch(

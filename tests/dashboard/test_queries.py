@@ -214,9 +214,9 @@ def test_overview_layout_carries_the_initial_figure(dash_city: dict[str, Any],
     graph = next(c for c in _walk(root) if c["props"].get("id") == "map")
     fig = graph["props"]["figure"]
     streets = sorted(s for s in city.street if s.startswith(district))
-    assert list(fig["data"][1]["locations"]) == streets
+    assert list(fig["data"][0]["locations"]) == streets
     # the level's geometry travels inside the initial figure (no second round trip)
-    fc = fig["data"][1]["geojson"]
+    fc = fig["data"][0]["geojson"]
     assert sorted(f["id"] for f in fc["features"]) == streets
     assert fig["layout"]["uirevision"] == district
 
