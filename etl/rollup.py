@@ -30,17 +30,23 @@ def refresh_keys(conn: Any, keys: Iterable[tuple[str | None, datetime]]) -> int:
 
 def refresh_touched(conn: Any, ids: tuple[int, int] | None = None) -> int:
     """Recompute the keys collected in this batch's ``_etl_touched`` staging table, and those
-    of the cases whose id is in ``ids`` = [first, end) (a bulk load's directly copied cases,
-    read back from `event` in the same pass instead of being staged one by one)."""
-    started = time.perf_counter()
+    of the cases whose id is in ``ids`` = [first, end) (a bulk load's directly copied cases:
+    ``refresh_event_hourly_ids``, geo/sql/046, finds their keys in its own pass over the events
+    instead of being handed them as a list)."""
+    n = 0
     with conn.cursor() as cur:
+        if ids is not None and ids[1] > ids[0]:
+            started = time.perf_counter()
+            cur.execute("SELECT refresh_event_hourly_ids(%s, %s)", ids)
+            n += int(cur.fetchone()[0])
+            log.debug("sql refresh_event_hourly_ids %.1f ms",
+                      (time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
         cur.execute(
             "SELECT refresh_event_hourly(coalesce(array_agg(grid_code), '{}'),"
             " coalesce(array_agg(hour), '{}'))"
-            " FROM (SELECT DISTINCT grid_code, date_trunc('hour', hour) AS hour FROM ("
-            "   SELECT grid_code, hour FROM _etl_touched"
-            "   UNION ALL SELECT coalesce(grid_code, ''), reported_at FROM event"
-            "   WHERE id >= %s AND id < %s) t) k", ids or (0, 0))
-        n = int(cur.fetchone()[0])
-    log.debug("sql refresh_event_hourly %d rows %.1f ms", n, (time.perf_counter() - started) * 1000)
+            " FROM (SELECT DISTINCT grid_code, date_trunc('hour', hour) AS hour"
+            " FROM _etl_touched) k")
+        n += int(cur.fetchone()[0])
+    log.debug("sql refresh_event_hourly %.1f ms", (time.perf_counter() - started) * 1000)
     return n

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -370,3 +371,44 @@ def test_direct_copy_of_hotline_tickets_with_updates(conn: Any, tmp_path: Path, 
     assert _counts(summaries[f"{uid}D"]) == _counts(summaries[f"{uid}R"]) == (3, 2, 0, 0, 1)
     stored = _stored_any(conn, "hotline_12345", f"{uid}D")
     assert stored == _stored_any(conn, "hotline_12345", f"{uid}R") and len(stored) == 2 + 6
+
+
+def test_refresh_by_id_range_writes_what_the_key_refresh_writes(conn: Any, tmp_path: Path,
+                                                                uid: str,
+                                                                grid_point: Any) -> None:
+    # refresh_event_hourly_ids (046, bulk loads) recomputes the keys holding a case of an id
+    # range: the same rows as refresh_event_hourly(those keys), other categories of a touched
+    # key included, and no other key of the same hours.
+    lon, lat, grid = grid_point(7)
+    other = tmp_path / "other.csv"
+    write_csv(other, HEADER, [
+        [f"{uid}-same-key", "2026-11-10T05:20:00+08:00", "0102", lon, lat, "wgs84", None, None],
+        [f"{uid}-own-key", "2026-11-10T06:20:00+08:00", "0102", lon, lat, "wgs84", None, None]])
+    load_file(conn, "incidents", other)
+    path = write_csv(tmp_path / "range.csv", HEADER, [
+        [f"{uid}-a", "2026-11-10T05:40:00+08:00", "0101", lon, lat, "wgs84", "closed",
+         "2026-11-10T09:00:00+08:00"],
+        [f"{uid}-b", "2026-11-10T07:10:00+08:00", "0101", lon, lat, "wgs84", None, None]])
+    load_file(conn, "incidents", path)
+    with conn.cursor() as cur:
+        cur.execute("SELECT min(id), max(id) + 1 FROM event WHERE source_id IN (%s, %s)",
+                    (f"{uid}-a", f"{uid}-b"))
+        first, end = cur.fetchone()
+        snapshot = ("SELECT * FROM event_hourly WHERE grid_code = %s"
+                    " AND hour >= '2026-11-10T05:00:00+08:00'"
+                    " AND hour < '2026-11-10T08:00:00+08:00'"
+                    " ORDER BY 1, 2, 3, 4")
+        cur.execute(snapshot, (grid,))
+        right = cur.fetchall()
+        assert len(right) == 4  # 05h: 0101 and 0102, 06h: 0102 (not touched), 07h: 0101
+        cur.execute("UPDATE event_hourly SET n_reported = 99 WHERE grid_code = %s", (grid,))
+        cur.execute("SELECT refresh_event_hourly_ids(%s, %s)", (first, end))
+        assert cur.fetchone()[0] == 3
+        cur.execute(snapshot, (grid,))
+        got = cur.fetchall()
+        six = datetime.fromisoformat("2026-11-10T06:00:00+08:00")
+        assert [r[4] for r in got if r[1] == six] == [99]
+        assert [r for r in got if r[1] != six] == [r for r in right if r[1] != six]
+        # An empty hour range: nothing to do.
+        cur.execute("SELECT refresh_event_hourly_ids(%s, %s)", (end + 10**9, end + 10**9 + 5))
+        assert cur.fetchone()[0] == 0
