@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import gc
+import json
+import re
 from pathlib import Path
 from typing import Any
 
 import dash
 import flask
 from dash import dcc, html
+from dash.development.base_component import Component
 
 from cityscreen.settings import Settings, get_settings
 from dashboard import ids
@@ -21,6 +24,10 @@ ASSETS = HERE.parent / "assets"
 # plotly.js with only the traces the pages draw (assets/vendor/README.md): dcc.Graph uses
 # window.Plotly when it is there instead of fetching the full 4.8 MB bundle.
 PLOTLY_JS = "vendor/plotly-cityscreen-4.1.1.min.js"
+# Component libraries whose bundle a page loads only when it renders one of their components
+# (assets/lazy_components.js), unless the page opened shows one at once (path prefixes).
+LAZY_LIBRARIES = {"dash_ag_grid": ("/grid/",)}
+LAZY_ID = "cityscreen-lazy"  # the element naming the left-out bundles
 
 
 def create_app(settings: Settings | None = None, *, cache_config: dict[str, Any] | None = None,
@@ -45,6 +52,7 @@ def create_app(settings: Settings | None = None, *, cache_config: dict[str, Any]
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
     app.index_string = index_string(app)
+    _defer_libraries(app)
     # A function: the layout request carries the page being opened (components/shell.py).
     app.layout = lambda: html.Div([
         dcc.Location(id=ids.URL, refresh="callback-nav"),
@@ -58,6 +66,9 @@ def create_app(settings: Settings | None = None, *, cache_config: dict[str, Any]
     # first. Claim them now, so every app built in one process (tests build several) gets
     # exactly one set of its own.
     app._setup_server()
+    # After Dash's page router (a before_request of its own, registered first) has built the
+    # all-pages validation layout on the first request.
+    app.server.before_request(lambda: _slim_validation_layout(app))
     freeze_startup_heap()
     app.server.after_request(_freeze_after_warmup)
     return app
@@ -88,6 +99,70 @@ def index_string(app: dash.Dash) -> str:
     return app.index_string.replace("<html>", '<html lang="zh-CN">').replace(
         "{%css%}", head + "\n        ".join(early) + "\n        {%css%}"
     ).replace("{%renderer%}", f'<script src="{plotly_js}"></script>\n            {{%renderer%}}')
+
+
+def _defer_libraries(app: dash.Dash) -> None:
+    """Leave the bundles of ``LAZY_LIBRARIES`` out of pages that do not show their components
+    at once: the AG Grid bundle (1.3 MB) was parsed and run before the overview's first paint.
+    The page names the bundle instead; a stand-in namespace loads it when a component of it is
+    first rendered (client-side navigation to the grid view)."""
+    interpolate = app.interpolate_index
+
+    def interpolate_index(**kwargs: Any) -> str:
+        path = flask.request.path if flask.has_request_context() else "/"
+        lazy: dict[str, str] = {}
+        kept = []
+        for line in kwargs.get("scripts", "").split("\n"):
+            m = re.search(r'<script src="([^"]*/_dash-component-suites/(\w+)/[^"]*)"', line)
+            ns = m.group(2) if m else None
+            if ns in LAZY_LIBRARIES and not path.startswith(LAZY_LIBRARIES[ns]):
+                lazy[ns] = m.group(1)  # type: ignore[union-attr]
+            else:
+                kept.append(line)
+        if lazy:  # data, not an inline script (the CSP allows none but Dash's own)
+            kept.insert(0, f'<script type="application/json" id="{LAZY_ID}">'
+                           f"{json.dumps(lazy)}</script>")
+        kwargs["scripts"] = "\n".join(kept)
+        return interpolate(**kwargs)
+
+    app.interpolate_index = interpolate_index  # type: ignore[method-assign]
+
+
+def _slim_validation_layout(app: dash.Dash) -> None:
+    """Replace the validation layout by the components with an id, props stripped to the id.
+
+    Dash embeds the validation layout in every page it serves and the renderer walks it
+    before it mounts the page: with pages it is every page's whole layout (the overview's map
+    figure and geometry included, ~160 KB). Checking the callbacks needs only each id's
+    component type."""
+    vl = app.validation_layout
+    if vl is None or getattr(app, "_cityscreen_slim", False):
+        return
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Component):
+            cid = getattr(node, "id", None)
+            if cid is not None:
+                found.append({"type": node._type, "namespace": node._namespace,
+                              "props": {"id": cid}})
+            for name in node._prop_names:
+                walk(getattr(node, name, None))
+        elif isinstance(node, dict) and {"type", "namespace", "props"} <= node.keys():
+            # a cached view holds its components as their JSON dicts (data.plain)
+            props = node["props"] or {}
+            if props.get("id") is not None:
+                found.append({"type": node["type"], "namespace": node["namespace"],
+                              "props": {"id": props["id"]}})
+            for v in props.values():
+                walk(v)
+        elif isinstance(node, (list, tuple)):
+            for x in node:
+                walk(x)
+
+    walk(vl)
+    app.validation_layout = html.Div(found)
+    app._cityscreen_slim = True  # type: ignore[attr-defined]
 
 
 WARMUP_REQUESTS = 8
