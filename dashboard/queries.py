@@ -195,7 +195,12 @@ def daily_scope(unit: Row, d0: datetime, d1: datetime, filters: dict[str, str] |
     """WHERE clause on ``dash_street_daily d`` for the unit's local days ``[d0, d1)``."""
     clauses = ["d.day >= %s", "d.day < %s"]
     params: list[Any] = [d0.date(), d1.date()]
-    if unit["level"] != "city":
+    # A street by its own key (street, day, …): with the LIKE the plan read every street's
+    # days and filtered them (4.5 ms for 30 days at 10M events; 0.4 ms by the key).
+    if unit["level"] == "street":
+        clauses.append("d.street = %s")
+        params.append(_check_code(unit["code"]))
+    elif unit["level"] != "city":
         clauses.append("d.street LIKE %s")
         params.append(_check_code(unit["code"]) + "%")
     f = filters or {}

@@ -1,0 +1,57 @@
+"""Roll-up reads by their keys (a street's days by ``street =``, a district's hours bounded by
+``day``) count what ``event`` holds."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from cityscreen import db
+from cityscreen.settings import get_settings
+from dashboard import queries
+from tests.dashboard.seed import insert_events
+
+TZ = get_settings().tz
+
+
+@pytest.fixture(scope="module")
+def week(city: Any) -> dict[str, Any]:
+    """Cases over five days of a district (2016, a window nobody else writes into)."""
+    district = city.district[2]
+    grids = {g: city.points[g] for g in city.grid if g.startswith(district)}
+    t_end = datetime(2016, 5, 12, 15, 0, tzinfo=TZ)
+    with db.transaction() as conn:
+        ids = insert_events(conn, grids, 400, now=t_end, prefix=f"w-{uuid.uuid4().hex[:8]}",
+                            seed=21, days=5.0)
+        with conn.cursor() as cur:
+            cur.execute("SELECT left(grid_code, 9) FROM event WHERE id = ANY(%s) "
+                        "GROUP BY 1 ORDER BY count(*) DESC LIMIT 1", (ids,))
+            street = cur.fetchone()[0]
+    return {"district": district, "street": street, "ids": ids,
+            "start": t_end - timedelta(days=5, minutes=-31), "end": t_end - timedelta(minutes=4)}
+
+
+@pytest.mark.parametrize("level", ["street", "district"])
+def test_days_and_hours_by_key_equal_direct_counts(week: dict[str, Any], level: str) -> None:
+    start, end = week["start"], week["end"]
+    with db.transaction("reader") as conn, conn.cursor() as cur:
+        unit = queries.unit_info(conn, week[level])
+        if unit["level"] in queries.GRID_SET_LEVELS:
+            unit = {**unit, "grids": queries.unit_grids(conn, unit["code"])}
+        scope = "reported_at >= %s AND reported_at < %s AND grid_code LIKE %s"
+        win = [start, end, week[level] + "%"]
+        cur.execute(f"SELECT date_trunc('day', reported_at), count(*) FROM event WHERE {scope} "
+                    "GROUP BY 1", win)
+        daily = dict(cur.fetchall())
+        cur.execute(f"SELECT date_trunc('hour', reported_at), count(*) FROM event "
+                    f"WHERE {scope} GROUP BY 1", win)
+        hourly = dict(cur.fetchall())
+        assert len(daily) >= 5 and sum(daily.values()) > 20
+        got = {r["t"]: r["n"] for r in queries.daily_counts(conn, unit, start, end)}
+        assert got == daily
+        got = {r["t"]: r["n"] for r in queries.hourly_counts(conn, unit, start, end)}
+        assert got == hourly
+        assert queries.count_between(conn, unit, start, end) == sum(hourly.values())
