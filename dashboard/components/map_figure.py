@@ -158,7 +158,8 @@ def map_figure(code: str, units: list[dict[str, Any]], values: dict[str, float |
         data.append({
             "type": "densitymap", "lon": hx, "lat": hy, "z": heat_z(heat or []),
             "radius": 24, "opacity": 0.7, "showscale": False, "colorscale": HEAT_SCALE,
-            "hoverinfo": "skip", "visible": bool(heat), "name": "heat", "below": below})
+            # visible even while empty: a refresh patches points in, never `visible`
+            "hoverinfo": "skip", "name": "heat", "below": below})
     if show_cameras:
         cx, cy, cc = camera_xy(cameras or [])
         data.append({

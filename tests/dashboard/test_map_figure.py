@@ -50,8 +50,9 @@ def test_heat_and_camera_traces_keep_their_indices() -> None:
     cams = [{"lon": 112.05, "lat": 32.05, "status": "online"}]
     at_grids = _fig(grids, heat=[])
     assert [t["type"] for t in at_grids["data"]] == ["choroplethmap", "densitymap"]
-    assert at_grids["data"][mf.HEAT]["visible"] is False  # no case yet: patched in later
-    assert _fig(grids, heat=heat)["data"][mf.HEAT]["visible"] is True
+    # no case yet: the points are patched in later, so the (empty) layer is not hidden
+    assert at_grids["data"][mf.HEAT]["lon"] == [] and "visible" not in at_grids["data"][mf.HEAT]
+    assert _fig(grids, heat=heat)["data"][mf.HEAT]["z"] == [2.0]
     with_cams = _fig(_units(3), cameras=cams, show_cameras=True)
     go.Figure(with_cams)
     assert [t["type"] for t in with_cams["data"]] == ["choroplethmap", "densitymap",
