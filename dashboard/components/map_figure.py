@@ -96,10 +96,14 @@ def z_max(z: list[float | None]) -> float:
 
 
 @functools.cache
-def _template() -> dict[str, Any]:
-    """The default Plotly template as a go.Figure embeds it (built once, shared: never
-    mutate), so the plain dict draws exactly as the graph objects did."""
-    return pio.templates[pio.templates.default].to_plotly_json()
+def _template(kinds: frozenset[str]) -> dict[str, Any]:
+    """The default Plotly template as a go.Figure embeds it, so the plain dict draws as the
+    graph objects did; its trace defaults cut to the trace types ``kinds`` (plotly.js applies
+    ``template.data.<type>`` to that type only: the rest was ~4 KB of every map). Built once
+    per set of types, shared: never mutate."""
+    full = pio.templates[pio.templates.default].to_plotly_json()
+    return {"data": {k: v for k, v in full["data"].items() if k in kinds},
+            "layout": full["layout"]}
 
 
 def hover_texts(units: list[dict[str, Any]], values: dict[str, float | None]) -> list[str]:
@@ -171,7 +175,6 @@ def map_figure(code: str, units: list[dict[str, Any]], values: dict[str, float |
         "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
         "paper_bgcolor": "rgba(0,0,0,0)", "font": {"color": c["text"], "family": c["font"]},
         "showlegend": False, "uirevision": code, "clickmode": "event",
-        "template": _template(),
     }
     if len(units) <= MAX_LABELS:
         lx, ly = basemap.shift_xy([u["lon"] for u in units], [u["lat"] for u in units])
@@ -181,6 +184,8 @@ def map_figure(code: str, units: list[dict[str, Any]], values: dict[str, float |
             "text": [u["name"] for u in units],
             "textfont": {"size": 12 if theme == "desk" else 14, "color": c["text"]},
             "hoverinfo": "skip", "name": LABELS, "below": ""}}
+    layout["template"] = _template(frozenset(tr["type"] for tr in [*data, *layout.get(
+        "meta", {}).values()]))
     return {"data": data, "layout": layout}
 
 

@@ -42,6 +42,9 @@ def test_city_level_map_is_one_choropleth_with_labels_pending() -> None:
     labels = fig["layout"]["meta"]["labels"]
     assert labels["name"] == mf.LABELS and labels["text"] == [u["name"] for u in units]
     assert labels["below"] == ""  # above the polygons when appended
+    # the template keeps the trace defaults of the map's own trace types only
+    assert set(fig["layout"]["template"]["data"]) <= {"choroplethmap", "scattermap"}
+    assert fig["layout"]["template"]["layout"]["hoverlabel"]
 
 
 def test_heat_and_camera_traces_keep_their_indices() -> None:
