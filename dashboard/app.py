@@ -109,7 +109,9 @@ def _defer_libraries(app: dash.Dash) -> None:
     interpolate = app.interpolate_index
 
     def interpolate_index(**kwargs: Any) -> str:
-        path = flask.request.path if flask.has_request_context() else "/"
+        # the page's path below the app's URL prefix (``requests_pathname_prefix``)
+        path = "/" + (app.strip_relative_path(flask.request.path)
+                      if flask.has_request_context() else "")
         lazy: dict[str, str] = {}
         kept = []
         for line in kwargs.get("scripts", "").split("\n"):
