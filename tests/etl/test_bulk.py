@@ -412,3 +412,17 @@ def test_refresh_by_id_range_writes_what_the_key_refresh_writes(conn: Any, tmp_p
         # An empty hour range: nothing to do.
         cur.execute("SELECT refresh_event_hourly_ids(%s, %s)", (end + 10**9, end + 10**9 + 5))
         assert cur.fetchone()[0] == 0
+
+
+def test_bulk_load_collects_garbage_less_often_and_restores_the_threshold() -> None:
+    import gc
+
+    before = gc.get_threshold()
+    with pipeline._few_collections(True):
+        assert gc.get_threshold()[0] == pipeline.BULK_GC_THRESHOLD
+    assert gc.get_threshold() == before
+    with pytest.raises(RuntimeError), pipeline._few_collections(True):
+        raise RuntimeError("a failed load")
+    assert gc.get_threshold() == before
+    with pipeline._few_collections(False):
+        assert gc.get_threshold() == before
