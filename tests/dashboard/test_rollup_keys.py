@@ -1,5 +1,5 @@
 """Roll-up reads by their keys (a street's days by ``street =``, a district's hours bounded by
-``day``) count what ``event`` holds."""
+``day``) count what ``event`` holds; a street's ticker picks its latest keys first."""
 
 from __future__ import annotations
 
@@ -55,3 +55,20 @@ def test_days_and_hours_by_key_equal_direct_counts(week: dict[str, Any], level: 
         got = {r["t"]: r["n"] for r in queries.hourly_counts(conn, unit, start, end)}
         assert got == hourly
         assert queries.count_between(conn, unit, start, end) == sum(hourly.values())
+
+
+@pytest.mark.parametrize("filters", [{}, {"channel": "grid_worker"}, {"major": "01"}])
+def test_ticker_top_cases_are_the_latest_of_all(week: dict[str, Any],
+                                               filters: dict[str, str]) -> None:
+    """A street's ticker keeps its latest newly-overdue keys before fetching the cases: its
+    first rows are the first rows of the whole list."""
+    now = week["end"] - timedelta(hours=2)
+    with db.transaction("reader") as conn:
+        unit = queries.unit_info(conn, week["street"])
+        unit = {**unit, "grids": queries.unit_grids(conn, unit["code"])}
+        full = queries.ticker(conn, unit, now, filters, 1000)
+        assert sum(r["kind"] == "overdue" for r in full) > 3
+        for n in (1, 3, 5):
+            top = queries.ticker(conn, unit, now, filters, n)
+            assert [(r["kind"], r["at"]) for r in top] == [(r["kind"], r["at"])
+                                                          for r in full[:n]]
