@@ -75,6 +75,22 @@ def insert_events(conn, points: Mapping[str, tuple[float, float]], n: int, *, no
     return new_ids
 
 
+def district_cases(city, district: str, n: int, *, end: datetime, days: float, seed: int,
+                   label: str) -> dict:
+    """Commit ``n`` cases over the ``days`` before ``end`` in one district's grids (tests pick
+    a year nobody else writes into); returns the district, the case ids and the street
+    holding most of them."""
+    grids = {g: city.points[g] for g in city.grid if g.startswith(district)}
+    with db.transaction() as conn:
+        ids = insert_events(conn, grids, n, now=end, prefix=f"{label}-{uuid.uuid4().hex[:8]}",
+                            seed=seed, days=days)
+        with conn.cursor() as cur:
+            cur.execute("SELECT left(grid_code, 9) FROM event WHERE id = ANY(%s) "
+                        "GROUP BY 1 ORDER BY count(*) DESC LIMIT 1", (ids,))
+            street = cur.fetchone()[0]
+    return {"district": district, "ids": ids, "street": street}
+
+
 def publish_new_case(grid: str, point: tuple[float, float], *, label: str,
                      days: float) -> int:
     """Commit one case reported in ``grid`` within the last ``days`` and bump ``data_version``,

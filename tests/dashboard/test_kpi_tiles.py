@@ -3,7 +3,6 @@ rates, without the median and the open-case state the tiles do not show."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 from cityscreen import db
 from cityscreen.settings import get_settings
 from dashboard import kpi
-from tests.dashboard.seed import insert_events
+from tests.dashboard.seed import district_cases
 
 TZ = get_settings().tz
 SAME = ("received", "closed", "closure_rate", "on_time_rate", "mean_handling_hours",
@@ -22,19 +21,11 @@ SAME = ("received", "closed", "closure_rate", "on_time_rate", "mean_handling_hou
 @pytest.fixture(scope="module")
 def cases(city: Any) -> dict[str, Any]:
     """Cases over three days of a district (2017, a window nobody else writes into)."""
-    district = city.district[1]
-    grids = {g: city.points[g] for g in city.grid if g.startswith(district)}
     t_end = datetime(2017, 3, 9, 7, 0, tzinfo=TZ)
-    with db.transaction() as conn:
-        ids = insert_events(conn, grids, 300, now=t_end, prefix=f"k-{uuid.uuid4().hex[:8]}",
-                            seed=11, days=3.0)
-        with conn.cursor() as cur:
-            cur.execute("SELECT left(grid_code, 9) FROM event WHERE id = ANY(%s) "
-                        "GROUP BY 1 ORDER BY count(*) DESC LIMIT 1", (ids,))
-            street = cur.fetchone()[0]
+    made = district_cases(city, city.district[1], 300, end=t_end, days=3.0, seed=11, label="k")
     # off the hour at both ends: raw edge hours, whole roll-up hours and whole days
-    return {"district": district, "street": street,
-            "start": t_end - timedelta(days=3, minutes=-17), "end": t_end - timedelta(minutes=9)}
+    return {**made, "start": t_end - timedelta(days=3, minutes=-17),
+            "end": t_end - timedelta(minutes=9)}
 
 
 @pytest.mark.parametrize("filters", [None, {"channel": "grid_worker"}, {"major": "01"}])

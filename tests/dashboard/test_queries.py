@@ -14,7 +14,7 @@ from cityscreen.settings import get_settings
 from dashboard import data, queries
 from dashboard.cache import QueryCache
 from dashboard.state import ViewState, parse_state, window_bounds
-from tests.dashboard.seed import insert_events, publish_new_case
+from tests.dashboard.seed import district_cases, insert_events, publish_new_case
 
 TZ = get_settings().tz
 # A window nobody else writes into, so counts can be asserted exactly.
@@ -342,14 +342,9 @@ def test_cache_prefix_differs_per_database() -> None:
 @pytest.fixture(scope="module")
 def spread(city: Any) -> dict[str, Any]:
     """Cases over four days of a district (2018, a window nobody else writes into)."""
-    district = city.district[0]
-    grids = {g: city.points[g] for g in city.grid if g.startswith(district)}
     t_end = datetime(2018, 6, 20, 5, 0, tzinfo=TZ)
-    with db.transaction() as conn:
-        ids = insert_events(conn, grids, 400, now=t_end, prefix=f"d-{uuid.uuid4().hex[:8]}",
-                            seed=5, days=4.0)
-    return {"district": district, "ids": ids, "start": t_end - timedelta(days=4, hours=-3,
-                                                                          minutes=-13),
+    made = district_cases(city, city.district[0], 400, end=t_end, days=4.0, seed=5, label="d")
+    return {**made, "start": t_end - timedelta(days=4, hours=-3, minutes=-13),
             "end": t_end - timedelta(minutes=22)}
 
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 from cityscreen import db
 from cityscreen.settings import get_settings
 from dashboard import queries
-from tests.dashboard.seed import insert_events
+from tests.dashboard.seed import district_cases
 
 TZ = get_settings().tz
 
@@ -20,18 +19,10 @@ TZ = get_settings().tz
 @pytest.fixture(scope="module")
 def week(city: Any) -> dict[str, Any]:
     """Cases over five days of a district (2016, a window nobody else writes into)."""
-    district = city.district[2]
-    grids = {g: city.points[g] for g in city.grid if g.startswith(district)}
     t_end = datetime(2016, 5, 12, 15, 0, tzinfo=TZ)
-    with db.transaction() as conn:
-        ids = insert_events(conn, grids, 400, now=t_end, prefix=f"w-{uuid.uuid4().hex[:8]}",
-                            seed=21, days=5.0)
-        with conn.cursor() as cur:
-            cur.execute("SELECT left(grid_code, 9) FROM event WHERE id = ANY(%s) "
-                        "GROUP BY 1 ORDER BY count(*) DESC LIMIT 1", (ids,))
-            street = cur.fetchone()[0]
-    return {"district": district, "street": street, "ids": ids,
-            "start": t_end - timedelta(days=5, minutes=-31), "end": t_end - timedelta(minutes=4)}
+    made = district_cases(city, city.district[2], 400, end=t_end, days=5.0, seed=21, label="w")
+    return {**made, "start": t_end - timedelta(days=5, minutes=-31),
+            "end": t_end - timedelta(minutes=4)}
 
 
 @pytest.mark.parametrize("level", ["street", "district"])
