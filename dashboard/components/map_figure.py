@@ -52,7 +52,11 @@ def geometry_url(code: str) -> str:
 
 def view_of(bbox: list[float | None] | None, width_px: int = 1100, height_px: int = 760
             ) -> tuple[dict[str, float], float]:
-    """Centre and zoom that fit ``bbox`` (lon/lat) into a map of the given size."""
+    """Centre and zoom that fit ``bbox`` (lon/lat) into a map of the given size.
+
+    Sizes are pixels of the 1920×1080 design, as is every size in the figures: on a larger
+    screen the browser scales the figure before its first draw (``assets/cityscreen.js``:
+    zoom + log2(innerHeight / 1080), fonts and widths x that factor)."""
     if not bbox or any(v is None for v in bbox):
         return {"lon": 112.14, "lat": 32.04}, 8.0
     x0, y0, x1, y1 = (float(v) for v in bbox)  # type: ignore[arg-type]

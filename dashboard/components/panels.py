@@ -57,6 +57,9 @@ def kpi_tiles(values: dict[str, Any], lang: str, value_type: str = ids.KPI_VALUE
 # The charts are plain figure dicts, as ``go.Figure(...).to_plotly_json()`` gave them: building
 # and validating graph objects (their update_layout deep-copies the template) cost ~15 ms a
 # chart, three per drill-down. tests/dashboard/test_panels.py holds them equal to that.
+# Their pixel sizes (fonts, margins, line widths) are the 1920×1080 design's; a taller
+# screen's browser scales them before the first draw (assets/cityscreen.js; the test is
+# tests/dashboard/test_wall_scale.py).
 Figure = dict[str, Any]
 
 
