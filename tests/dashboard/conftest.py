@@ -7,6 +7,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -103,13 +104,20 @@ def chromium() -> Iterator[Any]:
         yield b
 
 
-@pytest.fixture
-def page(chromium: Any) -> Iterator[Any]:
-    """A fresh 1920×1080 page (own context: no shared cache or history)."""
-    context = chromium.new_context(viewport={"width": 1920, "height": 1080})
+@contextmanager
+def fresh_page(chromium: Any, width: int = 1920, height: int = 1080) -> Iterator[Any]:
+    """A page in its own context (no shared cache or history) of the given viewport."""
+    context = chromium.new_context(viewport={"width": width, "height": height})
     p = context.new_page()
     p.set_default_timeout(120_000)
     try:
         yield p
     finally:
         context.close()
+
+
+@pytest.fixture
+def page(chromium: Any) -> Iterator[Any]:
+    """A fresh 1920×1080 page."""
+    with fresh_page(chromium) as p:
+        yield p

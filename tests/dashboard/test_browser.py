@@ -71,6 +71,22 @@ def click_lonlat(page: Any, lon: float, lat: float, graph: str = "map",
         page.mouse.click(xy[0], xy[1])
 
 
+def tile_value(page: Any) -> int:
+    """The number on the first KPI tile (events today)."""
+    return int(page.locator(TILE).inner_text().replace(",", ""))
+
+
+def publish_and_wait_for_the_tile(page: Any, city: Any, grid: str, label: str) -> tuple[int, int]:
+    """Commit a new case in ``grid`` (a live batch) and wait until the open page's first tile
+    counts more; returns the tile before and after."""
+    before = tile_value(page)
+    publish_new_case(grid, city.points[grid], label=label, days=0.0005)
+    page.wait_for_function(
+        "([sel, n]) => parseInt(document.querySelector(sel).innerText.replace(/,/g, '')) > n",
+        arg=[TILE, before], timeout=90_000)
+    return before, tile_value(page)
+
+
 def children(city: Any, level: str, parent: str) -> list[str]:
     return [c for c in city[level] if c.startswith(parent)]
 
@@ -141,14 +157,11 @@ def test_a_new_event_changes_a_tile_without_reload(page: Any, served: Served,
     district = city.district[2]
     grid = children(city, "grid", district)[0]
     open_map(page, f"{served.base}/?unit={district}")
-    before = int(page.locator(TILE).inner_text().replace(",", ""))
     page.evaluate("() => { window.__sameDocument = true; }")
     geometry_fetches: list[str] = []
     page.on("request", lambda r: geometry_fetches.append(r.url) if "/geometry/" in r.url else None)
-    publish_new_case(grid, city.points[grid], label="live", days=0.0005)
-    page.wait_for_function(
-        "([sel, n]) => parseInt(document.querySelector(sel).innerText.replace(/,/g, '')) === n",
-        arg=[TILE, before + 1], timeout=90_000)
+    before, after = publish_and_wait_for_the_tile(page, city, grid, "live")
+    assert after == before + 1
     assert page.evaluate("() => window.__sameDocument === true"), "the page was reloaded"
     assert geometry_fetches == [], "a refresh must send values only, not geometry"
 
@@ -266,13 +279,9 @@ def test_labels_appear_and_a_click_still_drills_after_a_live_patch(
     page.wait_for_function(f"(id) => ({CHART_TRACES_JS})(id) === 3", arg="trend-24h")
     assert page.evaluate(CHART_TRACES_JS, "category-chart") == 1
     bars_before = page.evaluate(CHART_Y_SUM_JS, "trend-30d")
-    before = int(page.locator(TILE).inner_text().replace(",", ""))
     grid = city.grid[len(city.grid) // 3]
     # a live refresh: the page patches values into the map
-    publish_new_case(grid, city.points[grid], label="labels", days=0.0005)
-    page.wait_for_function(
-        "([sel, n]) => parseInt(document.querySelector(sel).innerText.replace(/,/g, '')) > n",
-        arg=[TILE, before], timeout=90_000)
+    publish_and_wait_for_the_tile(page, city, grid, "labels")
     assert wait_map_idle(page)
     assert set(rendered_labels(page)) == set(drawn), "the refresh lost the labels"
     # the refresh patched the charts' store and the 30-day bars show the new case

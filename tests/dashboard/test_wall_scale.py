@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 from tests.dashboard.browser import wait_labels, wait_map_idle
-from tests.dashboard.conftest import Served
-from tests.dashboard.seed import publish_new_case
-from tests.dashboard.test_browser import TILE, click_lonlat, open_map
+from tests.dashboard.conftest import Served, fresh_page
+from tests.dashboard.test_browser import click_lonlat, open_map, publish_and_wait_for_the_tile
 
 pytestmark = pytest.mark.browser
 
@@ -108,13 +107,8 @@ def test_4k_wall_shows_the_1080p_screen_at_twice_the_size(
 @pytest.fixture
 def wall_page(chromium: Any) -> Iterator[Any]:
     """A fresh 3840×2160 page."""
-    context = chromium.new_context(viewport=UHD)
-    page = context.new_page()
-    page.set_default_timeout(120_000)
-    try:
+    with fresh_page(chromium, UHD["width"], UHD["height"]) as page:
         yield page
-    finally:
-        context.close()
 
 
 # JS: the MapLibre map of the overview, and its zoom.
@@ -138,12 +132,7 @@ def test_4k_wall_keeps_the_users_zoom_through_a_refresh_and_drills_on_click(
     page.wait_for_function(f"(z) => ({MAP_JS})().getZoom() > z + 0.2", arg=drawn)
     assert wait_map_idle(page)
     zoomed = page.evaluate(f"() => ({MAP_JS})().getZoom()")
-    before = int(page.locator(TILE).inner_text().replace(",", ""))
-    grid = city.grid[len(city.grid) // 2]
-    publish_new_case(grid, city.points[grid], label="wall4k", days=0.0005)
-    page.wait_for_function(
-        "([sel, n]) => parseInt(document.querySelector(sel).innerText.replace(/,/g, '')) > n",
-        arg=[TILE, before], timeout=90_000)
+    publish_and_wait_for_the_tile(page, city, city.grid[len(city.grid) // 2], "wall4k")
     assert wait_map_idle(page)
     assert page.evaluate(f"() => window.__map === ({MAP_JS})()"), "the map was drawn anew"
     assert page.evaluate(f"() => ({MAP_JS})().getZoom()") == pytest.approx(zoomed)
