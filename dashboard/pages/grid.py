@@ -101,6 +101,8 @@ def render(code: str | None, state: ViewState, version: Any) -> html.Div:
                 dashGridOptions={"rowSelection": {"mode": "singleRow", "checkboxes": False},
                                  "animateRows": False, "theme": {"function": GRID_THEMES[theme]}},
                 getRowId="params.data.rid",
+                # widths from the content: they follow the font size (bigger on a 4K wall)
+                columnSize="autoSize",
                 style={"height": "100%", "width": "100%"},
             ), className="col col-table"),
             html.Section(dcc.Graph(id=ids.GRID_MAP, figure=fig,

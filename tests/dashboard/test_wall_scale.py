@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from cityscreen import db
 from tests.dashboard.browser import wait_labels, wait_map_idle
 from tests.dashboard.conftest import Served, fresh_page
 from tests.dashboard.test_browser import click_lonlat, open_map, publish_and_wait_for_the_tile
@@ -147,3 +148,37 @@ def test_4k_wall_keeps_the_users_zoom_through_a_refresh_and_drills_on_click(
     assert target, "no grid on screen"
     click_lonlat(page, target[1], target[2])
     page.wait_for_url(re.compile(rf"unit={target[0][:6]}"))
+
+
+# JS: the case table's text, row and header heights, and whether any cell's text is cut.
+TABLE_JS = """() => {
+  const q = (s) => document.querySelector('#grid-cases ' + s);
+  const cut = [...document.querySelectorAll('#grid-cases .ag-row[row-index="0"] .ag-cell')]
+    .filter((c) => c.getAttribute('col-id') !== 'address' && c.scrollWidth > c.clientWidth)
+    .map((c) => c.getAttribute('col-id'));
+  return {text: parseFloat(getComputedStyle(q('.ag-cell')).fontSize),
+          row: q('.ag-row').getBoundingClientRect().height,
+          header: q('.ag-header').getBoundingClientRect().height, cut: cut};
+}"""
+
+
+def test_4k_wall_shows_the_case_table_at_twice_the_size(
+        chromium: Any, served: Served, dash_city: dict[str, Any]) -> None:
+    """The grid view's AG Grid table scales as the rest of the wall, its columns as wide as
+    their content (the case table's fixed 1080p widths cut the text at twice the size)."""
+    with db.transaction("reader") as conn, conn.cursor() as cur:
+        cur.execute("SELECT grid_code FROM event WHERE id = ANY(%s) GROUP BY 1 "
+                    "ORDER BY count(*) DESC LIMIT 1", (dash_city["event_ids"],))
+        grid = cur.fetchone()[0]
+    seen = {}
+    for name, size in (("hd", FULL_HD), ("4k", UHD)):
+        with fresh_page(chromium, size["width"], size["height"]) as page:
+            page.goto(f"{served.base}/grid/{grid}?window=30d")
+            page.wait_for_selector("#grid-cases .ag-row")
+            seen[name] = page.evaluate(TABLE_JS)
+    hd, uhd = seen["hd"], seen["4k"]
+    assert hd["text"] == 14  # AG Grid's own default at 1080p
+    assert uhd["text"] == 2 * hd["text"]
+    assert uhd["row"] == pytest.approx(2 * hd["row"], abs=1)
+    assert uhd["header"] == pytest.approx(2 * hd["header"], abs=2)
+    assert uhd["cut"] == [], f"text cut in {uhd['cut']}"
