@@ -285,7 +285,7 @@
             set: function (P) { plotly = withScaledFigures(P); },
         });
     }
-    window.cityscreenWall = {scale: scaleFactor, scaleFigure: scaleFigure};
+    window.cityscreenWall = {scale: scaleFactor};
 
     window.dash_clientside = Object.assign({}, window.dash_clientside, {
         cityscreen: {

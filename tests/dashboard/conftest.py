@@ -85,14 +85,22 @@ def dash_city(city: Any) -> dict[str, Any]:
     return {"city": city, "prefix": prefix, "event_ids": ids}
 
 
-@pytest.fixture(scope="session")
-def served(dash_city: dict[str, Any], database_url: str) -> Iterator[Served]:
-    """The dashboard served from the session database on a free port (1 s version poll)."""
-    app = Served({**os.environ, "DATABASE_URL": database_url})
+@contextmanager
+def serving(database_url: str, interval_ms: int = 1000) -> Iterator[Served]:
+    """The dashboard served from ``database_url`` on a free port, polling data_version every
+    ``interval_ms``; stopped afterwards."""
+    app = Served({**os.environ, "DATABASE_URL": database_url}, interval_ms=interval_ms)
     try:
         yield app
     finally:
         app.stop()
+
+
+@pytest.fixture(scope="session")
+def served(dash_city: dict[str, Any], database_url: str) -> Iterator[Served]:
+    """The dashboard served from the session database (1 s version poll)."""
+    with serving(database_url) as app:
+        yield app
 
 
 @pytest.fixture(scope="module")

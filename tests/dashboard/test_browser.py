@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import re
 import time
 import urllib.request
@@ -25,7 +24,7 @@ from tests.dashboard.browser import (
     wait_labels,
     wait_map_idle,
 )
-from tests.dashboard.conftest import Served
+from tests.dashboard.conftest import Served, serving
 from tests.dashboard.seed import publish_new_case
 from tests.support import create_database, drop_database
 
@@ -179,11 +178,10 @@ def throwaway_app(database_url: str) -> Iterator[tuple[Served, str, str]]:
     load(conn, generate(grids=30, seed=2))
     conn.commit()
     conn.close()
-    app = Served({**os.environ, "DATABASE_URL": url})
     try:
-        yield app, name, url
+        with serving(url) as app:
+            yield app, name, url
     finally:
-        app.stop()
         admin = db.connect(db.with_database(database_url, "postgres"))
         admin.autocommit = True
         with admin.cursor() as cur:  # the test may have left it closed to connections

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +11,7 @@ import pytest
 
 from cityscreen import db
 from tests.dashboard.browser import wait_map_idle
-from tests.dashboard.conftest import Served, fresh_page
+from tests.dashboard.conftest import Served, fresh_page, serving
 
 pytestmark = pytest.mark.browser
 
@@ -34,11 +33,8 @@ STATE_JS = """() => { const gd = document.querySelector('#map .js-plotly-plot');
 @pytest.fixture(scope="module")
 def fast_served(dash_city: dict[str, Any], database_url: str) -> Iterator[Served]:
     """The dashboard polling data_version every 250 ms, so a soak takes a minute."""
-    app = Served({**os.environ, "DATABASE_URL": database_url}, interval_ms=250)
-    try:
+    with serving(database_url, interval_ms=250) as app:
         yield app
-    finally:
-        app.stop()
 
 
 def is_refresh(response: Any) -> bool:

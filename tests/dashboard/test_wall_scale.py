@@ -57,17 +57,12 @@ LOOK_JS = """() => {
 
 def look(chromium: Any, base: str, viewport: dict[str, int], url: str = "/") -> dict[str, Any]:
     """Open the overview at ``viewport``, wait for the map, its labels and the charts."""
-    context = chromium.new_context(viewport=viewport)
-    try:
-        page = context.new_page()
-        page.set_default_timeout(120_000)
+    with fresh_page(chromium, viewport["width"], viewport["height"]) as page:
         open_map(page, base + url)
         wait_labels(page)
         page.wait_for_selector("#trend-30d .xtick text")
         page.wait_for_selector("#category-chart .ytick text")
         return dict(page.evaluate(LOOK_JS))
-    finally:
-        context.close()
 
 
 @pytest.fixture(scope="module")
